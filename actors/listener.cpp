@@ -1,0 +1,132 @@
+#include "actors/listener.hpp"
+
+#include "actors/session.hpp"
+#include "metrics/events.hpp"
+#include "net/address.hpp"
+
+namespace omsgw::actors {
+namespace {
+
+void publish_gauges(listener_state& st) {
+  st.svc->metrics->active_client_connections.Set(static_cast<double>(st.active));
+  st.svc->metrics->connected_clients.Set(static_cast<double>(st.per_client.size()));
+}
+
+void maybe_drained(listener_state& st) {
+  if (st.draining && st.active == 0 && st.on_drained) {
+    auto done = std::move(st.on_drained);
+    st.on_drained = nullptr;
+    done();
+  }
+}
+
+}  // namespace
+
+caf::behavior listener(caf::stateful_actor<listener_state>* self,
+                       std::shared_ptr<net::acceptor> acceptor, policy_store_actor policy,
+                       services_ptr svc, net::policy_ptr initial, std::function<void()> on_drained) {
+  auto& st = self->state;
+  st.acceptor = std::move(acceptor);
+  st.policy = std::move(policy);
+  st.svc = std::move(svc);
+  st.snapshot = std::move(initial);
+  st.on_drained = std::move(on_drained);
+  self->send(caf::actor_cast<caf::actor>(st.policy), subscribe_atom::value,
+             caf::actor_cast<caf::actor>(self));
+
+  self->set_down_handler([=](caf::down_msg& dm) {
+    auto& s = self->state;
+    auto it = s.sessions.find(dm.source);
+    if (it == s.sessions.end()) return;
+    auto pc = s.per_client.find(it->second);
+    if (pc != s.per_client.end() && --pc->second == 0) s.per_client.erase(pc);
+    s.sessions.erase(it);
+    --s.active;
+    publish_gauges(s);
+    maybe_drained(s);
+  });
+  // Stopping the listener stops every session it spawned (each closes its tunnel).
+  self->set_exit_handler([=](caf::exit_msg& em) {
+    for (auto& [addr, client] : self->state.sessions) {
+      self->send_exit(addr, caf::exit_reason::user_shutdown);
+    }
+    if (self->state.acceptor) self->state.acceptor->stop();
+    self->quit(em.reason);
+  });
+
+  return {
+      [=](accepted_atom, std::shared_ptr<net::connection> conn) {
+        auto& s = self->state;
+        if (s.draining) {
+          conn->close();
+          return;
+        }
+        const auto& cfg = *s.snapshot->config;
+        const auto addr = net::display_address(conn->client().address());
+        const std::string client_text =
+            addr.find(':') != std::string::npos
+                ? "[" + addr + "]:" + std::to_string(conn->client().port())
+                : addr + ":" + std::to_string(conn->client().port());
+        events::context ctx{conn->id(), client_text, {}};
+        if (!net::client_allowed(*s.snapshot, conn->client().address())) {
+          const auto idx = static_cast<std::size_t>(net::deny_reason::client);
+          if (!s.snapshot->report_mode) {
+            s.svc->metrics->count_rejection(idx);
+            OMSGW_EVENT_F(warn, not_allowed, ctx, ({{"reason", "client"}}),
+                          "client address not in clients.allow: connection closed");
+            conn->close();
+            return;
+          }
+          s.svc->metrics->count_would_deny(idx);
+          OMSGW_EVENT_F(warn, not_allowed, ctx, ({{"reason", "client"}, {"would_deny", "true"}}),
+                        "client address not in clients.allow (report mode: let through)");
+        }
+        const std::uint64_t capacity =
+            cfg.limits.max_connections ? cfg.limits.max_connections : s.svc->capacity;
+        auto pc = s.per_client.find(addr);
+        const std::uint32_t from_client = pc == s.per_client.end() ? 0 : pc->second;
+        if (s.active >= capacity || from_client >= cfg.limits.max_connections_per_client) {
+          s.svc->metrics->count_rejection(static_cast<std::size_t>(net::deny_reason::limit));
+          OMSGW_EVENT_F(warn, application_error, ctx, ({{"reason", "limit"}}),
+                        "{}: 503 Service Unavailable",
+                        s.active >= capacity
+                            ? fmt::format("max_connections ({}) reached", capacity)
+                            : fmt::format("max_connections_per_client ({}) reached",
+                                          cfg.limits.max_connections_per_client));
+          conn->reply_and_close(503);
+          return;
+        }
+        auto sess = self->spawn<caf::monitored>(session, conn, s.policy, s.svc, s.snapshot);
+        s.sessions.emplace(sess.address(), addr);
+        ++s.per_client[addr];
+        ++s.active;
+        publish_gauges(s);
+      },
+      [=](update_atom, net::policy_ptr next) { self->state.snapshot = std::move(next); },
+      [=](drain_atom, std::uint32_t timeout_s) {
+        auto& s = self->state;
+        if (s.draining) return;
+        s.draining = true;
+        if (s.acceptor) s.acceptor->stop();
+        OMSGW_EVENT(info, info, events::context{}, "draining: {} live connection(s), up to {} s",
+                    s.active, timeout_s);
+        self->delayed_send(self, std::chrono::seconds(timeout_s), deadline_atom::value);
+        maybe_drained(s);
+      },
+      [=](deadline_atom) {
+        auto& s = self->state;
+        if (s.active == 0) return;
+        OMSGW_EVENT(warn, info, events::context{},
+                    "drain_timeout_s reached: closing {} remaining connection(s)", s.active);
+        for (auto& [addr, client] : s.sessions) {
+          self->send_exit(addr, caf::exit_reason::user_shutdown);
+        }
+      },
+      [=](status_atom) {
+        auto& s = self->state;
+        return listener_status{s.active, s.per_client.size(), s.svc->capacity, s.draining};
+      },
+  };
+}
+
+}  // namespace omsgw::actors

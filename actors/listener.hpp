@@ -1,0 +1,38 @@
+#pragma once
+/// \file
+/// The listener actor: admits accepted connections (clients.allow, max_connections,
+/// max_connections_per_client), spawns one session per connection, tracks the live
+/// ones (Active Client Connection, Connected Client) and runs the drain on shutdown.
+
+#include <caf/all.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "actors/messages.hpp"
+#include "actors/policy_store.hpp"
+#include "actors/services.hpp"
+#include "net/acceptor.hpp"
+
+namespace omsgw::actors {
+
+struct listener_state {
+  std::shared_ptr<net::acceptor> acceptor;
+  policy_store_actor policy;
+  services_ptr svc;
+  net::policy_ptr snapshot;
+  std::unordered_map<std::string, std::uint32_t> per_client;  ///< client address -> live count
+  std::unordered_map<caf::actor_addr, std::string> sessions;  ///< session -> client address
+  std::uint64_t active = 0;
+  bool draining = false;
+  std::function<void()> on_drained;  ///< called once when draining and no session is left
+  static inline const char* name = "omsgw.listener";
+};
+
+/// on_drained runs (once) on an actor thread when a drain has finished.
+caf::behavior listener(caf::stateful_actor<listener_state>* self,
+                       std::shared_ptr<net::acceptor> acceptor, policy_store_actor policy,
+                       services_ptr svc, net::policy_ptr initial, std::function<void()> on_drained);
+
+}  // namespace omsgw::actors

@@ -1,0 +1,73 @@
+#pragma once
+/// \file
+/// Every message type and atom the actors exchange, in one place. Payloads that only
+/// ever travel inside this process (shared pointers to the data plane, immutable
+/// snapshots) are allowed as unsafe (non-serialisable) message types.
+
+#include <caf/all.hpp>
+#include <memory>
+#include <string>
+
+#include "net/connect_request.hpp"
+#include "net/policy.hpp"
+#include "net/tls_inspector.hpp"
+#include "net/tunnel.hpp"
+
+namespace omsgw::actors {
+
+// Listener / data plane
+using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
+using request_atom = caf::atom_constant<caf::atom("request")>;
+using connected_atom = caf::atom_constant<caf::atom("connected")>;
+using failed_atom = caf::atom_constant<caf::atom("failed")>;
+using inspected_atom = caf::atom_constant<caf::atom("inspected")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;
+// Policy store
+using check_atom = caf::atom_constant<caf::atom("check")>;
+using update_atom = caf::atom_constant<caf::atom("update")>;
+using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+// Lifecycle
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using status_atom = caf::atom_constant<caf::atom("status")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using reload_atom = caf::atom_constant<caf::atom("reload")>;
+
+/// The outcome of a CONNECT the data plane could not complete.
+struct connect_failure_msg {
+  net::connect_failure why = net::connect_failure::refused;
+  std::string detail;
+};
+
+/// The policy store's answer to a check: the verdict and the snapshot it was made
+/// under (the session uses the same snapshot for resolution and TLS rules).
+struct policy_answer {
+  net::destination_verdict verdict;
+  net::policy_ptr policy;
+};
+
+/// A request header's terminal state, or the client gone / timed out.
+struct request_msg {
+  net::request_outcome outcome;
+  bool timed_out = false;
+};
+
+/// Live-connection figures the listener owns (for /status and PerfMon).
+struct listener_status {
+  std::uint64_t active = 0;
+  std::uint64_t clients = 0;
+  std::uint64_t capacity = 0;
+  bool draining = false;
+};
+
+}  // namespace omsgw::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<omsgw::net::connection>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::request_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::connect_failure_msg)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::policy_answer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tcp::endpoint)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)

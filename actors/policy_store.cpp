@@ -1,0 +1,25 @@
+#include "actors/policy_store.hpp"
+
+namespace omsgw::actors {
+
+policy_store_actor::behavior_type policy_store(
+    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial) {
+  self->state.current = std::move(initial);
+  return {
+      [=](check_atom, const std::string& host, std::uint16_t port) {
+        const auto& p = self->state.current;
+        return policy_answer{net::check_destination(*p, host, port), p};
+      },
+      [=](caf::get_atom) { return self->state.current; },
+      [=](update_atom, net::policy_ptr next) {
+        self->state.current = std::move(next);
+        for (auto& s : self->state.subscribers) caf::anon_send(s, update_atom::value, self->state.current);
+      },
+      [=](subscribe_atom, caf::actor who) {
+        self->state.subscribers.push_back(who);
+        caf::anon_send(who, update_atom::value, self->state.current);
+      },
+  };
+}
+
+}  // namespace omsgw::actors

@@ -1,0 +1,28 @@
+#pragma once
+/// \file
+/// The policy store: holds the current immutable policy snapshot, answers
+/// destination checks against it, and replaces it on update (a reload). Subscribers
+/// (the listener) receive every new snapshot.
+
+#include <caf/all.hpp>
+
+#include "actors/messages.hpp"
+
+namespace omsgw::actors {
+
+using policy_store_actor = caf::typed_actor<
+    caf::replies_to<check_atom, std::string, std::uint16_t>::with<policy_answer>,
+    caf::replies_to<caf::get_atom>::with<net::policy_ptr>,
+    caf::reacts_to<update_atom, net::policy_ptr>,
+    caf::reacts_to<subscribe_atom, caf::actor>>;
+
+struct policy_store_state {
+  net::policy_ptr current;
+  std::vector<caf::actor> subscribers;
+  static inline const char* name = "omsgw.policy_store";
+};
+
+policy_store_actor::behavior_type policy_store(
+    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial);
+
+}  // namespace omsgw::actors

@@ -1,0 +1,40 @@
+#pragma once
+/// \file
+/// One session actor per client connection. It owns the connection's control flow:
+/// request -> policy check -> connect -> tunnel -> close, logging the events and
+/// counting the metrics of each step. The bytes themselves never pass through it.
+
+#include <caf/all.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "actors/policy_store.hpp"
+#include "actors/services.hpp"
+
+namespace omsgw::actors {
+
+struct session_state {
+  std::shared_ptr<net::connection> conn;
+  policy_store_actor policy;
+  services_ptr svc;
+  net::policy_ptr snapshot;  ///< the policy this session was admitted/checked under
+  std::string client;        ///< "addr:port" for log lines
+  std::string dest;          ///< "host:port" once known
+  std::string host;
+  std::uint16_t port = 0;
+  std::chrono::steady_clock::time_point request_at;
+  static inline const char* name = "omsgw.session";
+};
+
+/// admitted: the snapshot the listener admitted the client under (header limits).
+caf::behavior session(caf::stateful_actor<session_state>* self,
+                      std::shared_ptr<net::connection> conn, policy_store_actor policy,
+                      services_ptr svc, net::policy_ptr admitted);
+
+/// The TLS rules of a snapshot for one destination host (pure).
+net::tls::inspection_policy make_inspection_policy(const config::gateway_config& cfg,
+                                                   const std::string& host);
+
+}  // namespace omsgw::actors

@@ -1,0 +1,48 @@
+#pragma once
+/// \file
+/// Loading and validating omsgw's YAML configuration. Pure: text in, typed config
+/// or a list of located errors out. Exceptions stay inside config/.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace omsgw::config {
+
+/// One validation problem, located in the source text.
+struct config_error {
+  std::string key;      ///< dotted path, e.g. "listen.port" or "allowed_hosts[2]"
+  int line = 0;         ///< 1-based; 0 when unknown (e.g. file unreadable)
+  int column = 0;       ///< 1-based; 0 when unknown
+  std::string message;  ///< e.g. "expected an integer in 1..65535, got 'text'"
+};
+
+/// "FILE:LINE:COL: KEY: MESSAGE" -- the format check-config prints and event 401 logs.
+std::string format_error(const std::string& source_name, const config_error& e);
+
+/// The result of a load: either a config, or at least one error.
+struct load_result {
+  std::optional<gateway_config> config;
+  std::vector<config_error> errors;
+  bool ok() const { return config.has_value(); }
+};
+
+/// Parses and validates YAML text. Collects every error it can (not only the first):
+/// unknown keys, wrong types, out-of-range values, bad CIDRs/IPs/host patterns/GUIDs.
+/// An empty document yields the embedded defaults.
+load_result parse_config(const std::string& yaml_text);
+
+/// Reads and parses a file; an unreadable file is one error with line 0.
+load_result load_config_file(const std::string& path);
+
+/// Spellings used in the YAML file ("json", "reject"); config.hpp declares the
+/// tls_version and run_mode ones.
+std::string to_string(log_format f);
+std::string to_string(unverifiable_cert_action a);
+
+/// The default path, /etc/omsgw/omsgw.yaml.
+const char* default_config_path();
+
+}  // namespace omsgw::config

@@ -1,0 +1,69 @@
+#include "net/acceptor.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <cerrno>
+
+namespace omsgw::net {
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
+                   error_handler on_error, std::chrono::milliseconds emfile_pause)
+    : ioc_(ioc),
+      strand_(asio::make_strand(ioc)),
+      acceptor_(strand_),
+      pause_timer_(strand_),
+      on_accept_(std::move(on_accept)),
+      on_error_(std::move(on_error)),
+      emfile_pause_(emfile_pause) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(tcp::acceptor::reuse_address(true));
+  if (endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
+    acceptor_.set_option(asio::ip::v6_only(false));
+  }
+  acceptor_.bind(endpoint);
+  acceptor_.listen(asio::socket_base::max_listen_connections);
+  local_ = acceptor_.local_endpoint();
+}
+
+void acceptor::start() {
+  asio::post(strand_, [self = shared_from_this()] { self->do_accept(); });
+}
+
+void acceptor::stop() {
+  asio::post(strand_, [self = shared_from_this()] {
+    self->stopped_ = true;
+    error_code ignored;
+    self->pause_timer_.cancel();
+    self->acceptor_.close(ignored);
+  });
+}
+
+void acceptor::do_accept() {
+  if (stopped_) return;
+  acceptor_.async_accept(
+      asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
+        if (self->stopped_ || ec == asio::error::operation_aborted) return;
+        if (ec) {
+          const int e = ec.value();
+          const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+          if (self->on_error_) self->on_error_(ec, exhausted);
+          if (exhausted) {
+            // Out of descriptors: the pending connection stays in the backlog; retry
+            // after a pause rather than spinning on a level-triggered error.
+            self->pause_timer_.expires_after(self->emfile_pause_);
+            self->pause_timer_.async_wait([self](const error_code& tec) {
+              if (!tec) self->do_accept();
+            });
+            return;
+          }
+          self->do_accept();
+          return;
+        }
+        self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
+        self->do_accept();
+      });
+}
+
+}  // namespace omsgw::net

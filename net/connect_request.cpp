@@ -1,0 +1,167 @@
+#include "net/connect_request.hpp"
+
+#include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <limits>
+#include <optional>
+
+#include "net/host_match.hpp"
+
+namespace omsgw::net {
+
+namespace http = boost::beast::http;
+
+int http_status_for(request_status s) {
+  switch (s) {
+    case request_status::bad_request: return 400;
+    case request_status::header_too_large: return 431;
+    case request_status::not_connect: return 405;
+    case request_status::need_more:
+    case request_status::connect: return 0;
+  }
+  return 0;
+}
+
+namespace {
+
+/// Octets that may never appear in a request header: CTLs other than HTAB, CR and LF
+/// (RFC 9110 5.5 field values, RFC 9112 3 request line), including NUL.
+bool forbidden_octet(unsigned char ch) {
+  return (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f;
+}
+
+}  // namespace
+
+/// Frames the header (up to the first CRLFCRLF, the same rule as Beast's find_eom) and
+/// hands it to Beast's parser in one put(). Beast's incremental put() stops parsing
+/// after its first need_more until it sees CRLFCRLF, so a malformed header without one
+/// would be refused or not depending on how TCP split it. Parsing the framed header
+/// once makes the outcome a function of the bytes alone. Bytes that can only be
+/// errors (CTLs, NUL, bare CR or LF; RFC 9112 2.2) refuse the request at once, so a
+/// client speaking TLS or binary to the proxy port gets its 400 without a timeout.
+struct request_reader::impl {
+  explicit impl(std::size_t limit) : header_limit(limit) {}
+
+  request_outcome& finish(request_status status, std::string detail) {
+    outcome.status = status;
+    outcome.detail = std::move(detail);
+    std::string().swap(header);
+    return outcome;
+  }
+
+  /// Appends header octets from data; returns how many were taken (stops after the
+  /// end of the header or at the limit), or nullopt on an octet that is never valid.
+  std::optional<std::size_t> scan(const char* data, std::size_t size) {
+    std::size_t i = 0;
+    for (; i < size && !complete && header.size() < header_limit; ++i) {
+      const auto ch = static_cast<unsigned char>(data[i]);
+      const bool after_cr = !header.empty() && header.back() == '\r';
+      if (forbidden_octet(ch) || (after_cr != (ch == '\n'))) return std::nullopt;
+      header.push_back(static_cast<char>(ch));
+      complete = ch == '\n' && header.size() >= 4 &&
+                 header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
+    }
+    return i;
+  }
+
+  std::size_t header_limit;
+  std::string header;  ///< received header octets, never more than header_limit
+  bool complete = false;
+  request_outcome outcome;
+};
+
+request_reader::request_reader(std::size_t header_limit)
+    : impl_(std::make_unique<impl>(header_limit)) {}
+
+request_reader::~request_reader() = default;
+
+const request_outcome& request_reader::feed(const char* data, std::size_t size) {
+  auto& st = *impl_;
+  if (st.outcome.status == request_status::connect) {
+    leftover_.append(data, size);  // still "after the end of the header"
+    return st.outcome;
+  }
+  if (st.outcome.status != request_status::need_more) return st.outcome;
+
+  const auto taken = st.scan(data, size);
+  if (!taken) return st.finish(request_status::bad_request, "invalid octet in request header");
+  if (!st.complete) {
+    // Never buffer more than the limit: a header not complete within header_limit
+    // octets is too large, whatever follows.
+    if (st.header.size() >= st.header_limit) {
+      return st.finish(request_status::header_too_large, "request header too large");
+    }
+    return st.outcome;
+  }
+
+  http::request_parser<http::empty_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(
+      std::min<std::size_t>(st.header_limit, std::numeric_limits<std::uint32_t>::max())));
+  // We never read a body: a non-CONNECT request is refused once its header is done,
+  // and a CONNECT request has no content (RFC 9110 9.3.6). Skipping also means the
+  // body limit can never fire before the method decision.
+  parser.skip(true);
+  boost::system::error_code ec;
+  parser.put(boost::asio::buffer(st.header), ec);
+  if (ec == http::error::header_limit) {
+    return st.finish(request_status::header_too_large, "request header too large");
+  }
+  if (ec || !parser.is_header_done()) {
+    return st.finish(request_status::bad_request, "malformed request: " + ec.message());
+  }
+
+  const auto& req = parser.get();
+  st.outcome.method = std::string(req.method_string());
+  // RFC 9110 9.1: methods are case-sensitive, so "connect" is an unknown method (405).
+  if (req.method() != http::verb::connect) {
+    return st.finish(request_status::not_connect, "method not allowed: " + st.outcome.method);
+  }
+  // RFC 9110 9.3.6: a CONNECT request has no content. One that announces some is
+  // refused rather than having its "body" forwarded as tunnel data.
+  const auto length = parser.content_length();
+  if ((length && *length != 0) || req.count(http::field::transfer_encoding) != 0) {
+    return st.finish(request_status::bad_request, "CONNECT request with content");
+  }
+  if (!parse_authority(req.target(), st.outcome.host, st.outcome.port)) {
+    return st.finish(request_status::bad_request,
+                     "CONNECT target is not host:port: " + std::string(req.target()));
+  }
+  leftover_.assign(data + *taken, size - *taken);
+  return st.finish(request_status::connect, {});
+}
+
+bool parse_authority(std::string_view target, std::string& host, std::uint16_t& port) {
+  // RFC 9110 9.3.6 / RFC 9112 3.2.3: authority-form = uri-host ":" port, the port is
+  // mandatory; an IPv6 host is bracketed (RFC 3986 3.2.2).
+  std::size_t colon = 0;
+  if (!target.empty() && target.front() == '[') {
+    const auto close = target.find(']');
+    if (close == std::string_view::npos) return false;
+    colon = close + 1;
+    if (colon >= target.size() || target[colon] != ':') return false;
+  } else {
+    colon = target.find(':');
+    if (colon == std::string_view::npos || target.find(':', colon + 1) != std::string_view::npos) {
+      return false;
+    }
+  }
+  const auto port_text = target.substr(colon + 1);
+  if (port_text.empty()) return false;
+  std::uint32_t value = 0;
+  for (char ch : port_text) {
+    if (ch < '0' || ch > '9') return false;
+    value = value * 10 + static_cast<std::uint32_t>(ch - '0');
+    if (value > std::numeric_limits<std::uint16_t>::max()) return false;
+  }
+  if (value == 0) return false;
+  auto normalised = normalize_host(target.substr(0, colon));
+  if (!normalised) return false;
+  host = std::move(*normalised);
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+}  // namespace omsgw::net

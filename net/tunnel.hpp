@@ -1,0 +1,182 @@
+#pragma once
+/// \file
+/// One client connection on Asio: reads the request header, answers, connects the
+/// destination and relays bytes both ways (inspecting the TLS handshake on the way).
+/// This is the data plane; it knows nothing of CAF. Its owner (the session actor)
+/// drives it through the methods below, which are safe from any thread (they post to
+/// the connection's strand), and hears back through a connection_observer, always
+/// called on that strand.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "net/connect_request.hpp"
+#include "net/policy.hpp"
+#include "net/tls_inspector.hpp"
+
+namespace omsgw::net {
+
+using tcp = boost::asio::ip::tcp;
+
+/// Why an upstream connection could not be made (all give 502 except timeout: 504).
+enum class connect_failure {
+  resolve_failed,     ///< the name does not resolve
+  forbidden_address,  ///< every address is loopback/private/... and allow_private is off
+  refused,            ///< connection refused / unreachable on every address
+  timeout,            ///< limits.connect_timeout_s elapsed
+};
+const char* to_string(connect_failure f);
+
+/// Why a tunnel ended.
+enum class close_reason {
+  client_closed,    ///< both directions finished normally
+  upstream_closed,
+  idle_timeout,
+  handshake_timeout,
+  inspection_reject,  ///< the TLS inspector refused the handshake
+  io_error,
+  shutdown,         ///< closed by the owner (drain deadline, stop)
+};
+const char* to_string(close_reason r);
+
+struct tunnel_stats {
+  std::uint64_t bytes_to_upstream = 0;
+  std::uint64_t bytes_to_client = 0;
+  double seconds = 0;  ///< time since the tunnel was established
+  close_reason reason = close_reason::client_closed;
+  std::string detail;
+};
+
+/// Tunnel tunables, all from configuration.
+struct tunnel_options {
+  std::chrono::seconds idle_timeout{600};
+  std::chrono::seconds handshake_timeout{15};
+  std::optional<tls::inspection_policy> inspect;  ///< engaged = inspect the handshake
+  bool enforce = true;  ///< false (mode: report): a TLS verdict is reported, never acted on
+};
+
+/// Callbacks from a connection to its owner. Called on the connection's strand; an
+/// implementation must not block (the session forwards them as CAF messages).
+class connection_observer {
+ public:
+  virtual ~connection_observer() = default;
+  /// The request header reached a terminal status, or the client went away / timed
+  /// out first (then outcome.status is need_more and timed_out tells which).
+  virtual void on_request(const request_outcome& outcome, bool timed_out) = 0;
+  virtual void on_connected(const tcp::endpoint& upstream) = 0;
+  virtual void on_connect_failed(connect_failure why, const std::string& detail) = 0;
+  /// The TLS inspector reached a verdict (verified, reject or parse error).
+  virtual void on_inspected(const tls::inspection_result& result) = 0;
+  /// Bytes relayed since the last call; called at most about once a second per tunnel
+  /// and once more when it ends (batched so no per-chunk work reaches the owner).
+  virtual void on_bytes(std::uint64_t to_upstream, std::uint64_t to_client) = 0;
+  /// The connection is finished; nothing else will be called.
+  virtual void on_closed(const tunnel_stats& stats) = 0;
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+ public:
+  /// socket must already use its own strand as executor (accept onto make_strand).
+  connection(tcp::socket socket, std::uint64_t id);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  std::uint64_t id() const { return id_; }
+  /// The peer as seen at accept (or as carried by a PROXY header, see set_client).
+  const tcp::endpoint& client() const { return client_; }
+  void set_client(const tcp::endpoint& ep) { client_ = ep; }
+
+  void set_observer(std::shared_ptr<connection_observer> obs);
+
+  /// Reads the request header (at most header_limit bytes, within timeout).
+  void read_request(std::size_t header_limit, std::chrono::seconds timeout);
+
+  /// Writes a complete HTTP response (status line, headers, empty body) and closes
+  /// gracefully: shutdown, discard what the client still sends for a moment, close.
+  void reply_and_close(int status, std::string extra_headers = {});
+
+  /// Resolves (unless an override address is given) and connects to host:port,
+  /// trying each permitted address in turn within timeout.
+  void connect(std::string host, std::uint16_t port, policy_ptr policy,
+               std::chrono::seconds timeout);
+
+  /// Sends "200 Connection established" and relays both ways until either side ends.
+  void start_tunnel(tunnel_options options);
+
+  /// Closes both sockets (idempotent). A tunnel reports on_closed with reason shutdown.
+  void close();
+
+  /// Process-wide count of connection objects alive (for leak checks in tests).
+  static std::uint64_t live_count();
+
+ private:
+  struct half;  // one relay direction
+  void do_read_header();
+  void on_header_timeout();
+  void report_connect_failure(connect_failure why, std::string detail);
+  void do_resolve();
+  void try_next_endpoint();
+  void on_connect_deadline();
+  void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
+  void add_candidate(const boost::asio::ip::address& addr, bool from_override);
+  void start_relay();
+  void pump(int dir);
+  void on_readable(int dir, const boost::system::error_code& ec);
+  void on_written(int dir, std::size_t n);
+  bool inspect_chunk(int dir, const std::uint8_t* data, std::size_t n);
+  void arm_timer();
+  void on_timer();
+  void finish(close_reason reason, std::string detail = {});
+  void flush_bytes(bool final);
+  void drain_and_close();
+  void drain_read();
+
+  tcp::socket::executor_type ex_;  // the connection's strand; copied first, read anywhere
+  tcp::socket client_socket_;
+  tcp::socket upstream_socket_;
+  boost::asio::steady_timer timer_;
+  tcp::resolver resolver_;
+  std::uint64_t id_;
+  tcp::endpoint client_;
+  std::shared_ptr<connection_observer> observer_;
+
+  // request phase
+  std::unique_ptr<request_reader> reader_;
+  std::unique_ptr<char[]> header_buf_;
+  bool request_reported_ = false;
+
+  // connect phase
+  std::string host_;
+  std::uint16_t port_ = 0;
+  policy_ptr policy_;
+  std::vector<tcp::endpoint> candidates_;
+  std::size_t next_candidate_ = 0;
+  std::string last_connect_error_;
+  int forbidden_count_ = 0;
+  bool connect_done_ = false;
+
+  // tunnel phase
+  tunnel_options options_;
+  std::unique_ptr<tls::handshake_inspector> inspector_;
+  std::chrono::steady_clock::time_point established_at_;
+  std::chrono::steady_clock::time_point handshake_deadline_;
+  std::chrono::steady_clock::time_point last_activity_;
+  std::chrono::steady_clock::time_point last_flush_;
+  std::unique_ptr<half> halves_[2];  // 0: client->upstream, 1: upstream->client
+  std::uint64_t unflushed_[2] = {0, 0};
+  std::uint64_t total_[2] = {0, 0};
+  std::string pending_to_upstream_;  // leftover request bytes
+  bool tunnel_started_ = false;
+  bool finished_ = false;
+  bool closing_ = false;
+  bool replying_ = false;
+};
+
+}  // namespace omsgw::net
