@@ -8,17 +8,20 @@
 #include <caf/all.hpp>
 #include <csignal>
 #include <fstream>
+#include <atomic>
 #include <future>
 #include <iterator>
 #include <mutex>
-#include <openssl/evp.h>
 #include <sstream>
 #include <thread>
 
+#include "actors/config_reloader.hpp"
 #include "actors/listener.hpp"
 #include "actors/policy_store.hpp"
 #include "actors/telemetry.hpp"
+#include "config/file_watcher.hpp"
 #include "config/loader.hpp"
+#include "metrics/admin_server.hpp"
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
@@ -28,49 +31,7 @@ namespace {
 
 namespace asio = boost::asio;
 
-struct loaded {
-  std::shared_ptr<const config::gateway_config> config;
-  std::string hash;
-  std::string source;  ///< path or "embedded defaults"
-};
-
-std::string sha256_prefix(const std::string& text) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(text.data(), text.size(), md, &len, EVP_sha256(), nullptr);
-  std::string out;
-  for (unsigned i = 0; i < 6 && i < len; ++i) out += fmt::format("{:02x}", md[i]);
-  return out;
-}
-
 bool file_exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
-
-/// Loads the configuration; on failure logs every error as event 401 and returns
-/// nullopt.
-std::optional<loaded> load(const std::string& path) {
-  if (path.empty()) {
-    loaded l;
-    l.config = std::make_shared<const config::gateway_config>();
-    l.hash = sha256_prefix("");
-    l.source = "embedded defaults";
-    return l;
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto result = in ? config::parse_config(text) : config::load_config_file(path);
-  if (!result.ok()) {
-    for (const auto& e : result.errors) {
-      OMSGW_EVENT_F(error, wrong_configuration, events::context{}, ({{"key", e.key}}), "{}",
-                    config::format_error(path, e));
-    }
-    return std::nullopt;
-  }
-  loaded l;
-  l.config = std::make_shared<const config::gateway_config>(std::move(*result.config));
-  l.hash = sha256_prefix(text);
-  l.source = path;
-  return l;
-}
 
 /// Raises the soft open-files limit to the hard one and derives the tunnel capacity:
 /// two descriptors per tunnel, minus a reserve for listeners, logs and the admin port.
@@ -107,8 +68,14 @@ int run_gateway(const run_options& options) {
     events::flush();
     return 1;
   }
-  auto initial = load(path);
+  std::vector<std::string> errors;
+  std::vector<std::string> keys;
+  auto initial = load_config(path, errors, &keys);
   if (!initial) {
+    for (std::size_t i = 0; i < errors.size(); ++i) {
+      OMSGW_EVENT_F(error, wrong_configuration, events::context{}, ({{"key", keys[i]}}), "{}",
+                    errors[i]);
+    }
     OMSGW_EVENT(error, wrong_configuration, events::context{},
                 "configuration {} is invalid: not started", path);
     events::flush();
@@ -178,31 +145,80 @@ int run_gateway(const run_options& options) {
   *listener_slot = lst;
   auto tele = sys->spawn(telemetry, shared_svc, lst, caf::actor_cast<caf::actor>(store));
 
-  // Reload: parse the whole file first; only a valid one replaces the policy.
-  std::mutex reload_mutex;
-  auto reload = [&]() -> bool {
-    std::lock_guard<std::mutex> lock(reload_mutex);
-    auto next = load(path);
-    if (!next) {
-      svc->metrics->reloads_failure.Increment();
-      OMSGW_EVENT(error, wrong_configuration, events::context{},
-                  "reload refused: {} is invalid; the running configuration stays", path);
-      return false;
-    }
-    const auto& n = *next->config;
-    if (n.listen.address != cfg.listen.address || n.listen.port != cfg.listen.port ||
-        n.admin.address != cfg.admin.address || n.admin.port != cfg.admin.port) {
-      OMSGW_EVENT(warn, info, events::context{},
-                  "listen/admin address changes take effect at the next restart");
-    }
-    events::init(n.log.format, n.log.level);
-    caf::anon_send(store, update_atom::value,
-                   net::make_policy(next->config, ++policy_version, next->hash));
-    svc->metrics->reloads_success.Increment();
-    OMSGW_EVENT(info, info, events::context{}, "configuration reloaded from {} (version {}, {})",
-                next->source, policy_version, next->hash);
-    return true;
+  // A detached actor's thread waits until every handle to it is gone (CAF 0.17), so
+  // the handles live in a slot that teardown clears before destroying the system.
+  auto reloader_slot = std::make_shared<caf::actor>(
+      sys->spawn<caf::detached>(config_reloader, path, *initial, store, shared_svc));
+
+  // Asks an actor from a non-actor thread without blocking it: a one-shot actor
+  // waits for the answer and hands it to the admin server's reply function.
+  auto ask_status = [&sys_ref = *sys, tele](metrics::reply_fn reply) {
+    sys_ref.spawn([tele, reply](caf::event_based_actor* self) {
+      self->request(tele, std::chrono::seconds(5), status_atom::value)
+          .then([=](const std::string& json) { reply(200, json); },
+                [=](const caf::error& e) {
+                  reply(500, "{\"error\":\"" + caf::to_string(e) + "\"}");
+                });
+    });
   };
+  auto ask_reload = [&sys_ref = *sys, reloader_slot](std::string trigger, metrics::reply_fn reply) {
+    caf::actor reloader = *reloader_slot;
+    if (!reloader) return reply(503, "{\"result\":\"failure\",\"errors\":[\"stopping\"]}");
+    sys_ref.spawn([reloader, reply, trigger](caf::event_based_actor* self) {
+      self->request(reloader, std::chrono::seconds(30), reload_atom::value, trigger)
+          .then([=](const reload_result& r) { reply(r.ok ? 200 : 422, to_json(r)); },
+                [=](const caf::error& e) {
+                  reply(500, "{\"result\":\"failure\",\"errors\":[\"" + caf::to_string(e) + "\"]}");
+                });
+    });
+  };
+
+  std::atomic<bool> ready{true};
+  std::unique_ptr<metrics::admin_server> admin;
+  try {
+    metrics::admin_handlers h;
+    h.registry = svc->metrics->registry();
+    h.ready = [&ready] { return ready.load(); };
+    h.status = ask_status;
+    h.reload = [ask_reload](metrics::reply_fn reply) { ask_reload("POST /reload", reply); };
+    admin = std::make_unique<metrics::admin_server>(
+        *ioc, net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
+        std::move(h));
+  } catch (const std::exception& e) {
+    OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",
+                cfg.admin.address, cfg.admin.port, e.what());
+    caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
+    *reloader_slot = nullptr;
+    sys->await_all_actors_done();
+    acc.reset();
+    ioc.reset();
+    sys.reset();
+    events::flush();
+    return 1;
+  }
+  if (!asio::ip::make_address(cfg.admin.address).is_loopback()) {
+    OMSGW_EVENT(warn, info, events::context{},
+                "admin endpoint bound to {} (not loopback): /reload and /status are reachable "
+                "from the network",
+                cfg.admin.address);
+  }
+
+  std::shared_ptr<config::file_watcher> watcher;
+  if (!path.empty()) {
+    watcher = std::make_shared<config::file_watcher>(
+        *ioc, path, [reloader_slot] {
+          if (*reloader_slot) caf::anon_send(*reloader_slot, changed_atom::value);
+        });
+    if (auto ec = watcher->start()) {
+      OMSGW_EVENT(warn, info, events::context{},
+                  "cannot watch {} for changes ({}): reload with SIGHUP or omsgw reload", path,
+                  ec.message());
+      watcher.reset();
+    }
+  }
 
   bool draining = false;
   asio::signal_set signals(*ioc, SIGINT, SIGTERM, SIGHUP);
@@ -210,10 +226,10 @@ int run_gateway(const run_options& options) {
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      OMSGW_EVENT(info, info, events::context{}, "SIGHUP: reloading {}", path.empty() ? "(no file)" : path);
-      if (!path.empty()) reload();
+      ask_reload("SIGHUP", [](int, std::string) {});
     } else if (!draining) {
       draining = true;
+      ready = false;
       OMSGW_EVENT(info, info, events::context{}, "{}: draining (a second signal stops at once)",
                   sig == SIGTERM ? "SIGTERM" : "SIGINT");
       caf::anon_send(lst, drain_atom::value, cfg.limits.drain_timeout_s);
@@ -226,12 +242,14 @@ int run_gateway(const run_options& options) {
   signals.async_wait(on_signal);
 
   acc->start();
+  admin->start();
   std::vector<std::thread> threads;
   for (unsigned i = 0; i < io_threads; ++i) {
     threads.emplace_back([&ioc] { ioc->run(); });
   }
   OMSGW_EVENT_F(info, started, events::context{},
                 ({{"listen", endpoint_text(acc->local_endpoint())},
+                  {"admin", endpoint_text(admin->local_endpoint())},
                   {"version", svc->version},
                   {"config", initial->source},
                   {"capacity", std::to_string(svc->capacity)},
@@ -245,6 +263,8 @@ int run_gateway(const run_options& options) {
   // signals, stop the actors (sessions close their connections), let the I/O threads
   // finish the closes, then destroy the io_context before the actor system.
   acc->stop();
+  admin->stop();
+  if (watcher) watcher->stop();
   {
     boost::system::error_code ignored;
     signals.cancel(ignored);
@@ -252,6 +272,7 @@ int run_gateway(const run_options& options) {
   caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
   work.reset();
   // Anything still pending (a lingering refusal) gets a moment, then is cut.
@@ -263,8 +284,11 @@ int run_gateway(const run_options& options) {
   ioc->stop();
   for (auto& t : threads) t.join();
   acc.reset();
+  admin.reset();
+  watcher.reset();
   ioc.reset();
   *listener_slot = nullptr;
+  *reloader_slot = nullptr;
   sys.reset();
   OMSGW_EVENT(info, stopped, events::context{}, "omsgw stopped");
   events::flush();

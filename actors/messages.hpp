@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/connect_request.hpp"
 #include "net/policy.hpp"
@@ -32,6 +33,8 @@ using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
+using changed_atom = caf::atom_constant<caf::atom("changed")>;
+using debounce_atom = caf::atom_constant<caf::atom("debounce")>;
 
 /// The outcome of a CONNECT the data plane could not complete.
 struct connect_failure_msg {
@@ -60,6 +63,14 @@ struct listener_status {
   bool draining = false;
 };
 
+/// The answer to (reload_atom, trigger).
+struct reload_result {
+  bool ok = false;
+  bool changed = false;       ///< false when the file was identical (nothing applied)
+  std::uint64_t version = 0;  ///< the policy version running after this reload
+  std::string hash;
+  std::vector<std::string> errors;
+};
 }  // namespace omsgw::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<omsgw::net::connection>)
@@ -71,3 +82,4 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tcp::endpoint)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::reload_result)

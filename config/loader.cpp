@@ -432,7 +432,7 @@ class checker {
       return false;
     }
     std::size_t i = 0;
-    for (const YAML::Node v : n) {
+    for (const YAML::Node& v : n) {  // extends the temporary's lifetime
       item(v, {at.key + "[" + std::to_string(i++) + "]", v.IsNull() ? at.mark : v.Mark()});
     }
     return true;

@@ -74,7 +74,7 @@ bool in_v4(std::uint32_t addr, std::uint32_t net, unsigned prefix) {
 address_class classify_v4(const address_v4& v4) {
   const std::uint32_t a = v4.to_uint();
   // RFC 6890 special-purpose registry: the ranges a forward proxy must not reach.
-  if (in_v4(a, 0x00000000, 8)) return address_class::unspecified;   // "this network"
+  if (in_v4(a, 0x00000000, 8)) return address_class::unspecified;  // "this network"
   if (in_v4(a, 0x7f000000, 8)) return address_class::loopback;
   if (in_v4(a, 0x0a000000, 8) || in_v4(a, 0xac100000, 12) || in_v4(a, 0xc0a80000, 16) ||
       in_v4(a, 0x64400000, 10)) {  // RFC 1918 + RFC 6598 shared address space (CGNAT)
@@ -111,7 +111,7 @@ address_class classify_v6(const address_v6& v6) {
   }
   // Local-use NAT64 (RFC 8215) embeds operator-chosen IPv4 space: treat as private.
   if (in_v6(b, {0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48)) return address_class::private_net;
-  if (in_v6(b, {0xfc}, 7)) return address_class::private_net;   // unique local, RFC 4193
+  if (in_v6(b, {0xfc}, 7)) return address_class::private_net;         // unique local, RFC 4193
   if (in_v6(b, {0xfe, 0xc0}, 10)) return address_class::private_net;  // site-local, RFC 3879
   if (in_v6(b, {0xfe, 0x80}, 10)) return address_class::link_local;
   if (in_v6(b, {0xff}, 8)) return address_class::multicast;
@@ -146,7 +146,8 @@ bool cidr_contains(const cidr& c, const ip_address& addr) {
   const cidr rule = unmap(c);
   const ip_address a = unmap(addr);
   if (rule.network.is_v4() != a.is_v4()) return false;
-  if (a.is_v4()) return same_prefix(rule.network.to_v4().to_bytes(), a.to_v4().to_bytes(), rule.prefix);
+  if (a.is_v4())
+    return same_prefix(rule.network.to_v4().to_bytes(), a.to_v4().to_bytes(), rule.prefix);
   return same_prefix(rule.network.to_v6().to_bytes(), a.to_v6().to_bytes(), rule.prefix);
 }
 
@@ -180,12 +181,18 @@ address_class classify_address(const ip_address& addr) {
 
 const char* to_string(address_class c) {
   switch (c) {
-    case address_class::public_unicast: return "public";
-    case address_class::loopback: return "loopback";
-    case address_class::private_net: return "private";
-    case address_class::link_local: return "link_local";
-    case address_class::multicast: return "multicast";
-    case address_class::unspecified: return "unspecified";
+    case address_class::public_unicast:
+      return "public";
+    case address_class::loopback:
+      return "loopback";
+    case address_class::private_net:
+      return "private";
+    case address_class::link_local:
+      return "link_local";
+    case address_class::multicast:
+      return "multicast";
+    case address_class::unspecified:
+      return "unspecified";
   }
   return "unknown";
 }

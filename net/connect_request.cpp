@@ -16,11 +16,15 @@ namespace http = boost::beast::http;
 
 int http_status_for(request_status s) {
   switch (s) {
-    case request_status::bad_request: return 400;
-    case request_status::header_too_large: return 431;
-    case request_status::not_connect: return 405;
+    case request_status::bad_request:
+      return 400;
+    case request_status::header_too_large:
+      return 431;
+    case request_status::not_connect:
+      return 405;
     case request_status::need_more:
-    case request_status::connect: return 0;
+    case request_status::connect:
+      return 0;
   }
   return 0;
 }
@@ -61,8 +65,8 @@ struct request_reader::impl {
       const bool after_cr = !header.empty() && header.back() == '\r';
       if (forbidden_octet(ch) || (after_cr != (ch == '\n'))) return std::nullopt;
       header.push_back(static_cast<char>(ch));
-      complete = ch == '\n' && header.size() >= 4 &&
-                 header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
+      complete =
+          ch == '\n' && header.size() >= 4 && header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
     }
     return i;
   }

@@ -19,7 +19,8 @@ bool is_label_char(char ch) {
 }
 
 bool all_digits(std::string_view s) {
-  return !s.empty() && std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  return !s.empty() &&
+         std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
 }
 
 /// Validates a lower-cased DNS name without a trailing dot (RFC 1035 2.3.1, relaxed by
@@ -62,9 +63,8 @@ std::optional<std::string> normalize_dns_name(std::string_view host) {
 std::optional<std::string> normalize_host(std::string_view host) {
   if (host.empty() || host.size() > max_name_length + 1) return std::nullopt;
   const bool looks_ip = host.front() == '[' || host.find(':') != std::string_view::npos ||
-                        std::all_of(host.begin(), host.end(), [](char ch) {
-                          return (ch >= '0' && ch <= '9') || ch == '.';
-                        });
+                        std::all_of(host.begin(), host.end(),
+                                    [](char ch) { return (ch >= '0' && ch <= '9') || ch == '.'; });
   if (looks_ip) {
     if (const auto addr = parse_ip_literal(host)) return addr->to_string();
     // Falls through for all-numeric names such as "127.1": rejected as DNS names below.

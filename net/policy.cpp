@@ -8,16 +8,26 @@ namespace omsgw::net {
 
 const char* to_string(deny_reason r) {
   switch (r) {
-    case deny_reason::none: return "none";
-    case deny_reason::host: return "host";
-    case deny_reason::port: return "port";
-    case deny_reason::client: return "client";
-    case deny_reason::limit: return "limit";
-    case deny_reason::tls_version: return "tls_version";
-    case deny_reason::sni_mismatch: return "sni_mismatch";
-    case deny_reason::client_cert: return "client_cert";
-    case deny_reason::not_tls: return "not_tls";
-    case deny_reason::tls_parse: return "tls_parse";
+    case deny_reason::none:
+      return "none";
+    case deny_reason::host:
+      return "host";
+    case deny_reason::port:
+      return "port";
+    case deny_reason::client:
+      return "client";
+    case deny_reason::limit:
+      return "limit";
+    case deny_reason::tls_version:
+      return "tls_version";
+    case deny_reason::sni_mismatch:
+      return "sni_mismatch";
+    case deny_reason::client_cert:
+      return "client_cert";
+    case deny_reason::not_tls:
+      return "not_tls";
+    case deny_reason::tls_parse:
+      return "tls_parse";
   }
   return "unknown";
 }
@@ -29,9 +39,8 @@ std::vector<allowed_host> configured_hosts(const config::gateway_config& cfg) {
   for (const auto& entry : cfg.allowed_hosts) {
     auto pattern = normalize_host_pattern(entry);
     if (!pattern) continue;
-    const bool duplicate = std::any_of(hosts.begin(), hosts.end(), [&](const allowed_host& h) {
-      return h.pattern == *pattern;
-    });
+    const bool duplicate = std::any_of(
+        hosts.begin(), hosts.end(), [&](const allowed_host& h) { return h.pattern == *pattern; });
     if (!duplicate) hosts.push_back(allowed_host{std::move(*pattern), host_origin::configured, {}});
   }
   return hosts;
@@ -96,14 +105,17 @@ bool destination_address_allowed(const policy_snapshot& p, const ip_address& add
                                  bool from_override) {
   if (from_override) return true;  // the operator named this address explicitly
   switch (classify_address(addr)) {
-    case address_class::public_unicast: return true;
+    case address_class::public_unicast:
+      return true;
     case address_class::loopback:
     case address_class::private_net:
-    case address_class::link_local: return p.allow_private;
+    case address_class::link_local:
+      return p.allow_private;
     // Never a TCP destination: multicast/broadcast cannot be connected to, and
     // 0.0.0.0 / :: reach the gateway host itself on Linux.
     case address_class::multicast:
-    case address_class::unspecified: return false;
+    case address_class::unspecified:
+      return false;
   }
   return false;
 }

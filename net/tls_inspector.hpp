@@ -18,6 +18,7 @@ enum class verdict {
   reject,       ///< a rule failed (see reason); close the tunnel
   parse_error,  ///< the records could not be parsed (event 402, reason tls_parse)
 };
+const char* to_string(verdict v);
 
 enum class reject_reason {
   none,
@@ -46,12 +47,13 @@ struct inspection_result {
   std::string detail;                 ///< human-readable, for the event line
   std::uint16_t offered_version = 0;  ///< highest version the client offered
   std::uint16_t negotiated_version = 0;
-  std::string sni;
-  std::string client_subject;         ///< canonical subject of the leaf client cert, if seen
+  std::string sni;                        ///< lower-cased, trailing dot stripped
+  std::string client_subject;             ///< canonical subject of the leaf client cert, if seen
   bool client_cert_unverifiable = false;  ///< TLS 1.3 + subject list, let through
 };
 
-/// One inspector per tunnel.
+/// One inspector per tunnel. Feed each direction's bytes in the order they arrive
+/// (server bytes before the client bytes they caused); chunk boundaries do not matter.
 class handshake_inspector {
  public:
   explicit handshake_inspector(inspection_policy policy);
@@ -60,23 +62,71 @@ class handshake_inspector {
   /// Bytes the server sent towards the client.
   const inspection_result& feed_server(const std::uint8_t* data, std::size_t size);
   const inspection_result& result() const { return result_; }
+  /// A verdict was reached; further feeds return it unchanged and do no work.
   bool done() const { return result_.kind != verdict::need_more; }
+  /// Inspection is over: a verdict was reached, or a fatal alert / close_notify ended
+  /// the handshake before one. In the latter case result() stays need_more, its detail
+  /// names the alert, further feeds do no work, and the peers will close the tunnel.
+  bool ended() const { return done() || alerted_; }
 
  private:
-  struct direction_state {
-    std::vector<std::uint8_t> record_buf;     ///< partial record header/body
-    std::vector<std::uint8_t> handshake_buf;  ///< partial handshake message(s)
-    std::size_t total = 0;
+  /// Handshake progress shared by both directions.
+  enum class stage : std::uint8_t {
+    client_hello,        ///< waiting for the first ClientHello
+    server_hello,        ///< ClientHello accepted, waiting for ServerHello
+    retry_client_hello,  ///< HelloRetryRequest seen, waiting for the second ClientHello
+    retry_server_hello,  ///< second ClientHello accepted, waiting for the real ServerHello
+    client_certificate,  ///< TLS <= 1.2 with a subject list: waiting for the client's flight
   };
+  struct direction_state {
+    bool from_client = false;
+    std::uint8_t header[5] = {};  ///< current record header, header_len bytes valid
+    std::size_t header_len = 0;
+    std::uint8_t type = 0;                 ///< content type of the current record
+    std::size_t body_left = 0;             ///< bytes of the current record body still to come
+    std::size_t keep = 0;                  ///< body bytes of a non-handshake record worth keeping
+    bool reassemble = false;               ///< current record feeds handshake_buf
+    std::vector<std::uint8_t> record_buf;  ///< kept prefix of a non-handshake record (<= 2)
+    std::vector<std::uint8_t> handshake_buf;  ///< partial handshake message(s)
+    std::size_t total = 0;                    ///< handshake record bytes taken so far (the bound)
+    std::size_t records = 0;                  ///< completed records
+    bool dummy_ccs_seen = false;     ///< TLS 1.3 compatibility ChangeCipherSpec (RFC 8446 D.4)
+    bool protected_records = false;  ///< sent a real ChangeCipherSpec: opaque from here on
+  };
+
+  const inspection_result& feed(direction_state& d, const std::uint8_t* data, std::size_t size);
+  bool check_first_client_bytes();
+  bool on_record_header(direction_state& d);
+  void on_record(direction_state& d);
+  void on_handshake_bytes(direction_state& d);
+  void on_handshake_message(direction_state& d, std::uint8_t type, const std::uint8_t* body,
+                            std::size_t size);
+  void on_change_cipher_spec(direction_state& d);
+  void on_alert(direction_state& d);
+  void on_client_hello(const std::uint8_t* body, std::size_t size);
+  void on_server_hello(const std::uint8_t* body, std::size_t size);
+  void on_client_certificate(const std::uint8_t* body, std::size_t size);
+  void finish(verdict v, reject_reason r, std::string detail);
+  void fail(std::string detail);  ///< finish(parse_error, none, detail)
+  void release();
+
   inspection_policy policy_;
   inspection_result result_;
   direction_state client_;
   direction_state server_;
-  int state_ = 0;  ///< implementation-defined progress marker
+  stage stage_ = stage::client_hello;
+  bool alerted_ = false;
+  bool early_data_offered_ = false;  ///< ClientHello carried early_data (RFC 8446 4.2.10)
+  bool server_hello_done_ = false;   ///< full TLS <= 1.2 handshake (not a resumption)
 };
 
 /// Canonicalises a configured allowed_client_certificates entry or a certificate's
-/// subject for comparison (documented in the README). Empty on garbage.
+/// subject for comparison (rules at the top of tls_inspector.cpp). Empty on garbage.
 std::string canonical_subject(std::string_view subject);
+
+/// True when one of the configured `allowed` entries admits a certificate whose
+/// canonical subject is `cert_subject`: an entry that is only "CN=x" matches any subject
+/// with a CN of x; any other entry must equal the whole subject, in either RDN order.
+bool subject_allowed(const std::vector<std::string>& allowed, const std::string& cert_subject);
 
 }  // namespace omsgw::net::tls

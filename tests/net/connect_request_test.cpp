@@ -104,17 +104,18 @@ TEST(ConnectRequest, AcceptsBracketedIpv6AndIpv4Targets) {
 }
 
 TEST(ConnectRequest, RejectsMalformedIpv6Targets) {
-  for (const char* target : {"2001:db8::1:443", "[2001:db8::1]", "[2001:db8::1]443",
-                             "[2001:db8::1:443", "[192.0.2.1]:443", "[]:443", "[fe80::1%25eth0]:443"}) {
+  for (const char* target :
+       {"2001:db8::1:443", "[2001:db8::1]", "[2001:db8::1]443", "[2001:db8::1:443",
+        "[192.0.2.1]:443", "[]:443", "[fe80::1%25eth0]:443"}) {
     EXPECT_EQ(status_of(connect_line(target) + "\r\n"), request_status::bad_request) << target;
   }
 }
 
 TEST(ConnectRequest, RejectsAMissingOrInvalidPort) {
-  for (const char* target : {"a.example.com", "a.example.com:", "a.example.com:0",
-                             "a.example.com:65536", "a.example.com:443x", "a.example.com:-1",
-                             "a.example.com:+443", "a.example.com:0x1bb", "a.example.com:443:443",
-                             "a.example.com:99999999999999999999", ":443"}) {
+  for (const char* target :
+       {"a.example.com", "a.example.com:", "a.example.com:0", "a.example.com:65536",
+        "a.example.com:443x", "a.example.com:-1", "a.example.com:+443", "a.example.com:0x1bb",
+        "a.example.com:443:443", "a.example.com:99999999999999999999", ":443"}) {
     EXPECT_EQ(status_of(connect_line(target) + "\r\n"), request_status::bad_request) << target;
   }
 }
@@ -125,9 +126,9 @@ TEST(ConnectRequest, AcceptsThePortRangeEnds) {
 }
 
 TEST(ConnectRequest, RejectsTargetsNotInAuthorityForm) {
-  for (const char* target : {"http://a.example.com:443/", "https://a.example.com:443", "/",
-                             "*", "a.example.com:443/", "user@a.example.com:443",
-                             "a.example.com:443?x", "-bad.example.com:443", "127.1:443"}) {
+  for (const char* target :
+       {"http://a.example.com:443/", "https://a.example.com:443", "/", "*", "a.example.com:443/",
+        "user@a.example.com:443", "a.example.com:443?x", "-bad.example.com:443", "127.1:443"}) {
     EXPECT_EQ(status_of(connect_line(target) + "\r\n"), request_status::bad_request) << target;
   }
 }
@@ -198,8 +199,9 @@ TEST(ConnectRequest, RejectsNulBytesAnywhereInTheHeader) {
 
 TEST(ConnectRequest, AnswersOtherMethodsWith405) {
   for (const char* method : {"GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS", "TRACE", "PATCH"}) {
-    const auto r = parse(std::string(method) + " http://a.example.com/ HTTP/1.1\r\n"
-                                                "Host: a.example.com\r\n\r\n");
+    const auto r = parse(std::string(method) +
+                         " http://a.example.com/ HTTP/1.1\r\n"
+                         "Host: a.example.com\r\n\r\n");
     EXPECT_EQ(r.outcome.status, request_status::not_connect) << method;
     EXPECT_EQ(r.outcome.method, method);
     EXPECT_EQ(http_status_for(r.outcome.status), 405);
@@ -242,8 +244,8 @@ TEST(ConnectRequest, RejectsConnectThatAnnouncesContent) {
 }
 
 TEST(ConnectRequest, KeepsAClientHelloSentRightBehindTheHeader) {
-  const auto r = parse(connect_line("a.example.com:443") + "Host: a.example.com:443\r\n\r\n" +
-                       client_hello);
+  const auto r =
+      parse(connect_line("a.example.com:443") + "Host: a.example.com:443\r\n\r\n" + client_hello);
   EXPECT_EQ(r.outcome.status, request_status::connect);
   EXPECT_EQ(r.leftover, client_hello);
 }
@@ -356,8 +358,8 @@ TEST(ConnectRequest, Answers431ToEndlessHeaderFields) {
 }
 
 TEST(ConnectRequest, Answers431WhenOneFeedCarriesAnOversizedHeader) {
-  const std::string big = connect_line("a.example.com:443") + "X-Pad: " +
-                          std::string(10 * small_limit, 'p') + "\r\n\r\n";
+  const std::string big = connect_line("a.example.com:443") +
+                          "X-Pad: " + std::string(10 * small_limit, 'p') + "\r\n\r\n";
   EXPECT_EQ(feed_chunks(big, {}, small_limit).outcome.status, request_status::header_too_large);
 }
 

@@ -45,10 +45,12 @@ TEST(HostMatch, RejectsNamesBeyondTheLengthLimits) {
 }
 
 TEST(HostMatch, RejectsMalformedNames) {
-  for (const char* bad : {"", ".", "..", "a..com", ".a.com", "a.com..", "-a.com", "a-.com",
-                          "a.-b.com", "a b.com", "a.com:443", "user@a.com", "a/b.com", "a%2ecom",
-                          "xn--caf\xc3\xa9.com", "*.a.com", "*", "a.*.com", "[a.com]",
-                          "[192.0.2.1]", "[::1", "::1]", "fe80::1%eth0", "a,b.com", "a.com/"}) {
+  for (const char* bad :
+       {"",          ".",          "..",           "a..com",   ".a.com",
+        "a.com..",   "-a.com",     "a-.com",       "a.-b.com", "a b.com",
+        "a.com:443", "user@a.com", "a/b.com",      "a%2ecom",  "xn--caf\xc3\xa9.com",
+        "*.a.com",   "*",          "a.*.com",      "[a.com]",  "[192.0.2.1]",
+        "[::1",      "::1]",       "fe80::1%eth0", "a,b.com",  "a.com/"}) {
     EXPECT_FALSE(normalize_host(bad)) << bad;
   }
 }
@@ -76,9 +78,9 @@ TEST(HostMatch, NormalisesWildcardPatterns) {
 }
 
 TEST(HostMatch, RejectsTooBroadOrMalformedPatterns) {
-  for (const char* bad : {"*", "*.", "*.com", "*.com.", "**.a.com", "*a.com", "a.*.com",
-                          "*.*.a.com", "*.a..com", ".a.com", "*.192.0.2.1", "*.[::1]", "*.",
-                          "", "*.-a.com"}) {
+  for (const char* bad :
+       {"*", "*.", "*.com", "*.com.", "**.a.com", "*a.com", "a.*.com", "*.*.a.com", "*.a..com",
+        ".a.com", "*.192.0.2.1", "*.[::1]", "*.", "", "*.-a.com"}) {
     EXPECT_FALSE(normalize_host_pattern(bad)) << bad;
   }
 }

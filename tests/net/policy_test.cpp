@@ -169,10 +169,10 @@ TEST(Policy, RefusesNonPublicDestinationsByDefault) {
   const auto p = policy_from(small_config());
   EXPECT_TRUE(destination_address_allowed(*p, ip("20.50.60.70"), false));
   EXPECT_TRUE(destination_address_allowed(*p, ip("2603:1000::1"), false));
-  for (const char* addr : {"127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.0.1", "100.64.0.1",
-                           "169.254.169.254", "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1",
-                           "::ffff:10.0.0.1", "64:ff9b::10.0.0.1", "224.0.0.1", "0.0.0.0",
-                           "255.255.255.255", "::"}) {
+  for (const char* addr :
+       {"127.0.0.1", "10.0.0.1", "172.16.0.1", "192.168.0.1", "100.64.0.1", "169.254.169.254",
+        "::1", "fd00::1", "fe80::1", "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::10.0.0.1",
+        "224.0.0.1", "0.0.0.0", "255.255.255.255", "::"}) {
     EXPECT_FALSE(destination_address_allowed(*p, ip(addr), false)) << addr;
   }
 }

@@ -1,0 +1,165 @@
+#include "metrics/admin_server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <optional>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+namespace omsgw::metrics {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto admin_timeout = std::chrono::seconds(30);
+constexpr std::size_t admin_body_limit = 64 * 1024;
+
+class admin_session : public std::enable_shared_from_this<admin_session> {
+ public:
+  admin_session(tcp::socket socket, std::shared_ptr<const admin_handlers> handlers)
+      : stream_(std::move(socket)), handlers_(std::move(handlers)) {}
+
+  void start() { do_read(); }
+
+ private:
+  void do_read() {
+    parser_.emplace();
+    parser_->body_limit(admin_body_limit);
+    parser_->header_limit(16 * 1024);
+    stream_.expires_after(admin_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](const error_code& ec, std::size_t) {
+                       if (ec) return;  // closed, timed out or malformed: drop it
+                       self->handle(self->parser_->release());
+                     });
+  }
+
+  void handle(http::request<http::string_body> req) {
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    const auto target = std::string(req.target().substr(0, req.target().find('?')));
+    const auto method = req.method();
+    auto self = shared_from_this();
+    auto reply = [self](int status, std::string body, std::string type, std::string allow) {
+      asio::post(self->stream_.get_executor(), [self, status, body = std::move(body),
+                                                type = std::move(type), allow = std::move(allow)] {
+        self->send(status, body, type, allow);
+      });
+    };
+    const bool get = method == http::verb::get || method == http::verb::head;
+    if (target == "/metrics" || target == "/healthz" || target == "/readyz" ||
+        target == "/status") {
+      if (!get) return reply(405, "method not allowed\n", "text/plain", "GET, HEAD");
+      if (target == "/metrics") {
+        return reply(200, serialize_metrics(*handlers_->registry),
+                     "text/plain; version=0.0.4; charset=utf-8", "");
+      }
+      if (target == "/healthz") return reply(200, "ok\n", "text/plain", "");
+      if (target == "/readyz") {
+        return handlers_->ready() ? reply(200, "ready\n", "text/plain", "")
+                                  : reply(503, "draining\n", "text/plain", "");
+      }
+      return handlers_->status([reply](int status, std::string body) {
+        reply(status, std::move(body), "application/json", "");
+      });
+    }
+    if (target == "/reload") {
+      if (method != http::verb::post) return reply(405, "method not allowed\n", "text/plain", "POST");
+      return handlers_->reload([reply](int status, std::string body) {
+        reply(status, std::move(body), "application/json", "");
+      });
+    }
+    reply(404, "not found\n", "text/plain", "");
+  }
+
+  void send(int status, const std::string& body, const std::string& type,
+            const std::string& allow) {
+    auto res = std::make_shared<http::response<http::string_body>>(
+        static_cast<http::status>(status), version_);
+    res->set(http::field::server, "omsgw");
+    res->set(http::field::content_type, type);
+    if (!allow.empty()) res->set(http::field::allow, allow);
+    res->keep_alive(keep_alive_);
+    res->body() = body;
+    res->prepare_payload();
+    stream_.expires_after(admin_timeout);
+    http::async_write(stream_, *res,
+                      [self = shared_from_this(), res](const error_code& ec, std::size_t) {
+                        if (ec) return;
+                        if (!res->keep_alive()) {
+                          error_code ignored;
+                          self->stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+                          return;
+                        }
+                        self->do_read();
+                      });
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<const admin_handlers> handlers_;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+};
+
+}  // namespace
+
+struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
+  impl(asio::io_context& ioc, const tcp::endpoint& ep, admin_handlers h)
+      : ioc(ioc), acceptor(asio::make_strand(ioc)),
+        handlers(std::make_shared<const admin_handlers>(std::move(h))) {
+    acceptor.open(ep.protocol());
+    acceptor.set_option(tcp::acceptor::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+  void do_accept() {
+    acceptor.async_accept(asio::make_strand(ioc),
+                          [self = shared_from_this()](const error_code& ec, tcp::socket s) {
+                            if (ec == asio::error::operation_aborted || !self->acceptor.is_open())
+                              return;
+                            if (!ec) {
+                              std::make_shared<admin_session>(std::move(s), self->handlers)->start();
+                            }
+                            self->do_accept();
+                          });
+  }
+  asio::io_context& ioc;
+  tcp::acceptor acceptor;
+  std::shared_ptr<const admin_handlers> handlers;
+};
+
+admin_server::admin_server(asio::io_context& ioc, const tcp::endpoint& ep, admin_handlers handlers)
+    : impl_(std::make_shared<impl>(ioc, ep, std::move(handlers))) {}
+
+admin_server::~admin_server() = default;
+
+tcp::endpoint admin_server::local_endpoint() const {
+  error_code ec;
+  return impl_->acceptor.local_endpoint(ec);
+}
+
+void admin_server::start() {
+  asio::post(impl_->acceptor.get_executor(), [i = impl_] { i->do_accept(); });
+}
+
+void admin_server::stop() {
+  asio::post(impl_->acceptor.get_executor(), [i = impl_] {
+    error_code ignored;
+    i->acceptor.close(ignored);
+  });
+}
+
+std::string serialize_metrics(prometheus::Registry& registry) {
+  return prometheus::TextSerializer().Serialize(registry.Collect());
+}
+
+}  // namespace omsgw::metrics

@@ -1,0 +1,194 @@
+"""Deploy files cannot rot: the Prometheus rules pass promtool (syntax and their unit
+tests), the Grafana dashboard is valid JSON whose queries are valid PromQL, and between
+them they watch every metric of SPEC.md "Counters" and use no metric the gateway lacks.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SOURCE_DIR = Path(os.environ.get("OMSGW_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+RULES = SOURCE_DIR / "deploy" / "prometheus" / "omsgw-rules.yml"
+RULES_TEST = SOURCE_DIR / "deploy" / "prometheus" / "omsgw-rules.test.yml"
+DASHBOARD = SOURCE_DIR / "deploy" / "grafana" / "omsgw.json"
+
+# SPEC.md is the product contract; it may live beside the tree rather than in it.
+SPEC_CANDIDATES = [Path(p) for p in [os.environ.get("OMSGW_SPEC", "")] if p] + [
+    SOURCE_DIR / "SPEC.md",
+    SOURCE_DIR / "docs" / "SPEC.md",
+    SOURCE_DIR.parent / "shared" / "SPEC.md",
+]
+# The names SPEC.md "Counters" lists (and omsgw_report_would_deny_total, from "Behaviour
+# on the wire"), used only when SPEC.md cannot be found.
+FALLBACK_COUNTERS = {
+    "omsgw_active_client_connections", "omsgw_connected_clients", "omsgw_errors_total",
+    "omsgw_rejections_total", "omsgw_connect_requests_total", "omsgw_bytes_total",
+    "omsgw_connect_duration_seconds", "omsgw_tunnel_duration_seconds",
+    "omsgw_config_reloads_total", "omsgw_build_info",
+}
+FALLBACK_ALL = FALLBACK_COUNTERS | {"omsgw_report_would_deny_total"}
+NOT_WATCHED = {"omsgw_build_info"}  # an info metric: nothing to chart or alert on
+
+METRIC_RE = re.compile(r"\bomsgw_[a-z0-9_]*[a-z0-9]")
+HISTOGRAM_SUFFIX_RE = re.compile(r"_(bucket|sum|count)$")
+
+
+def promtool():
+    path = shutil.which("promtool") or "/usr/bin/promtool"
+    if not os.access(path, os.X_OK):
+        pytest.fail("promtool not found: install the Debian `prometheus` package "
+                    "(scripts/setup-deps)")
+    return path
+
+
+def run(*args, cwd=None):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+def spec_text():
+    for p in SPEC_CANDIDATES:
+        if p.is_file():
+            return p.read_text(encoding="utf-8")
+    return None
+
+
+def spec_counters():
+    """Metric names in SPEC.md's "## Counters" section."""
+    text = spec_text()
+    if text is None:
+        return FALLBACK_COUNTERS
+    m = re.search(r"^## Counters\s*$(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert m, "SPEC.md has no '## Counters' section"
+    names = set(METRIC_RE.findall(m.group(1)))
+    assert names, "no omsgw_* metric found in SPEC.md 'Counters'"
+    return names
+
+
+def spec_metrics():
+    """Every omsgw_* metric SPEC.md names anywhere."""
+    text = spec_text()
+    return FALLBACK_ALL if text is None else set(METRIC_RE.findall(text))
+
+
+def dashboard():
+    return json.loads(DASHBOARD.read_text(encoding="utf-8"))
+
+
+def all_panels(panels):
+    for p in panels:
+        yield p
+        yield from all_panels(p.get("panels", []))
+
+
+def dashboard_exprs():
+    d = dashboard()
+    exprs = [t["expr"] for p in all_panels(d["panels"]) for t in p.get("targets", [])]
+    for var in d["templating"]["list"]:
+        q = var.get("query")
+        exprs.append(q["query"] if isinstance(q, dict) else q or "")
+    return exprs
+
+
+def rule_exprs():
+    """The PromQL of every rule: single-line `expr: X` and block `expr: |` forms."""
+    lines = RULES.read_text(encoding="utf-8").splitlines()
+    exprs = []
+    for i, line in enumerate(lines):
+        m = re.match(r"^(\s*)expr:\s*(.*)$", line)
+        if not m:
+            continue
+        if m.group(2) not in ("|", ">", "|-", ">-"):
+            exprs.append(m.group(2))
+            continue
+        indent, block = len(m.group(1)), []
+        for nxt in lines[i + 1:]:
+            if nxt.strip() and len(nxt) - len(nxt.lstrip()) <= indent:
+                break
+            block.append(nxt.strip())
+        exprs.append(" ".join(block))
+    return exprs
+
+
+def base_metric(name):
+    return HISTOGRAM_SUFFIX_RE.sub("", name)
+
+
+def test_rules_pass_promtool_check():
+    r = run(promtool(), "check", "rules", str(RULES))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def test_rules_unit_tests_pass():
+    # rule_files in the test file are relative to it.
+    r = run(promtool(), "test", "rules", RULES_TEST.name, cwd=RULES_TEST.parent)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "SUCCESS" in r.stdout
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case():
+    alerts = re.findall(r"^\s*-\s*alert:\s*(\S+)", RULES.read_text(), re.M)
+    assert set(alerts) >= {"OmsgwDown", "OmsgwRejectionSpike", "OmsgwErrorRate",
+                           "OmsgwNearCapacity", "OmsgwConfigReloadFailed"}
+    # Each alert_rule_test entry: alertname, then exp_alerts: [] (quiet) or a list.
+    cases = re.findall(r"alertname:\s*(\S+)\s*\n\s*exp_alerts:\s*(\[\])?",
+                       RULES_TEST.read_text())
+    for alert in alerts:
+        kinds = {bool(empty) for name, empty in cases if name == alert}
+        assert kinds == {True, False}, f"{alert}: needs a firing and a quiet test case"
+
+
+def test_dashboard_parses_with_json_tool():
+    r = run(sys.executable, "-m", "json.tool", str(DASHBOARD))
+    assert r.returncode == 0, r.stderr
+
+
+def test_dashboard_uses_the_datasource_input_and_instance_variable():
+    d = dashboard()
+    assert [i["name"] for i in d["__inputs"]] == ["DS_PROMETHEUS"]
+    variables = {v["name"]: v for v in d["templating"]["list"]}
+    assert "instance" in variables
+    panels = [p for p in all_panels(d["panels"]) if p["type"] != "row"]
+    assert len({p["id"] for p in all_panels(d["panels"])}) == len(list(all_panels(d["panels"])))
+    for p in panels:
+        assert p["datasource"]["uid"] == "${DS_PROMETHEUS}", p["title"]
+        assert p["targets"], p["title"]
+        for t in p["targets"]:
+            assert 'instance=~"$instance"' in t["expr"], f'{p["title"]}: {t["expr"]}'
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path):
+    # promtool has no PromQL-only check: wrap each query, with Grafana's variables
+    # filled in, as a recording rule.
+    rules = ["groups:", "  - name: dashboard", "    rules:"]
+    for i, e in enumerate(dashboard_exprs()):
+        if e.startswith("label_values("):
+            continue  # a Grafana function, not PromQL
+        e = e.replace("$__rate_interval", "5m").replace("$__range", "1h")
+        e = e.replace("$instance", ".*")
+        rules += [f"      - record: dashboard:query_{i}", f"        expr: {json.dumps(e)}"]
+    f = tmp_path / "dashboard-queries.yml"
+    f.write_text("\n".join(rules) + "\n")
+    r = run(promtool(), "check", "rules", str(f))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_every_spec_counter_is_charted_or_alerted_on():
+    used = " ".join(dashboard_exprs() + rule_exprs())
+    missing = []
+    for name in sorted(spec_counters() - NOT_WATCHED):
+        if not re.search(rf"\b{re.escape(name)}(_bucket|_sum|_count)?\b", used):
+            missing.append(name)
+    assert not missing, f"SPEC.md counters in neither the dashboard nor the rules: {missing}"
+
+
+def test_no_query_names_a_metric_the_spec_lacks():
+    known = spec_metrics()
+    used = {base_metric(n) for e in dashboard_exprs() + rule_exprs() for n in METRIC_RE.findall(e)}
+    unknown = sorted(used - known)
+    assert not unknown, f"metrics not in SPEC.md (typo or undocumented): {unknown}"
