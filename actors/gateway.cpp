@@ -247,15 +247,15 @@ int run_gateway(const run_options& options) {
   for (unsigned i = 0; i < io_threads; ++i) {
     threads.emplace_back([&ioc] { ioc->run(); });
   }
-  OMSGW_EVENT_F(info, started, events::context{},
-                ({{"listen", endpoint_text(acc->local_endpoint())},
+  // Lifecycle events are written whatever log.level says.
+  events::emit(events::level::info, events::id::started, events::context{}, "omsgw started",
+               {{"listen", endpoint_text(acc->local_endpoint())},
                   {"admin", endpoint_text(admin->local_endpoint())},
                   {"version", svc->version},
                   {"config", initial->source},
                   {"capacity", std::to_string(svc->capacity)},
                   {"io_threads", std::to_string(io_threads)},
-                  {"actor_threads", std::to_string(actor_threads)}}),
-                "omsgw started");
+                  {"actor_threads", std::to_string(actor_threads)}});
 
   stop_future.wait();
 
@@ -290,7 +290,7 @@ int run_gateway(const run_options& options) {
   *listener_slot = nullptr;
   *reloader_slot = nullptr;
   sys.reset();
-  OMSGW_EVENT(info, stopped, events::context{}, "omsgw stopped");
+  events::emit(events::level::info, events::id::stopped, events::context{}, "omsgw stopped");
   events::flush();
   return 0;
 }

@@ -1,9 +1,16 @@
 #include "net/tunnel.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <boost/asio/post.hpp>
+#include <tuple>
 #include <boost/asio/write.hpp>
 #include <vector>
+
+#include <cerrno>
+#include <cstring>
 
 #include "net/address.hpp"
 
@@ -43,6 +50,49 @@ void release_buffer(std::unique_ptr<std::uint8_t[]> b) {
   if (b && t_pool.free.size() < pool_cap) t_pool.free.push_back(std::move(b));
 }
 
+// splice(2) moves bytes socket -> pipe -> socket inside the kernel (no copy to user
+// space). A pipe costs two descriptors, so a tunnel holds one only while bytes are in
+// flight; empty pipes go back to a small per-thread pool. With 1 MiB pipes one wake-up
+// moves up to 1 MiB (see shared notes: 0.24 CPU-s/GiB vs 0.6-0.8 for a 16-64 KiB copy).
+constexpr std::size_t splice_chunk = 1 << 20;
+constexpr int pipe_pool_cap = 16;
+
+struct pipe_pool {
+  std::vector<std::pair<int, int>> free;
+  ~pipe_pool() {
+    for (auto& [r, w] : free) {
+      ::close(r);
+      ::close(w);
+    }
+  }
+};
+thread_local pipe_pool t_pipes;
+
+bool acquire_pipe(int& r, int& w) {
+  if (!t_pipes.free.empty()) {
+    std::tie(r, w) = t_pipes.free.back();
+    t_pipes.free.pop_back();
+    return true;
+  }
+  int fds[2];
+  if (::pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return false;
+  ::fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(splice_chunk));  // best effort
+  r = fds[0];
+  w = fds[1];
+  return true;
+}
+
+void release_pipe(int& r, int& w, bool empty) {
+  if (r < 0) return;
+  if (empty && static_cast<int>(t_pipes.free.size()) < pipe_pool_cap) {
+    t_pipes.free.emplace_back(r, w);
+  } else {
+    ::close(r);
+    ::close(w);
+  }
+  r = w = -1;
+}
+
 const char* reason_phrase(int status) {
   switch (status) {
     case 200: return "Connection established";
@@ -66,6 +116,7 @@ const char* to_string(connect_failure f) {
     case connect_failure::forbidden_address: return "forbidden_address";
     case connect_failure::refused: return "refused";
     case connect_failure::timeout: return "timeout";
+    case connect_failure::relay_refused: return "relay_refused";
   }
   return "unknown";
 }
@@ -87,8 +138,11 @@ const char* to_string(close_reason r) {
 struct connection::half {
   tcp::socket& from;
   tcp::socket& to;
-  std::unique_ptr<std::uint8_t[]> buf;  // held only between a read and its write
+  std::unique_ptr<std::uint8_t[]> buf;  // copy mode: held only between a read and its write
   bool eof = false;
+  int pipe_r = -1;  // splice mode: held only while bytes sit in the pipe
+  int pipe_w = -1;
+  std::size_t in_pipe = 0;
 };
 
 connection::connection(tcp::socket socket, std::uint64_t id)
@@ -212,18 +266,21 @@ void connection::drain_read() {
 // ---------------------------------------------------------------- connect phase
 
 void connection::connect(std::string host, std::uint16_t port, policy_ptr policy,
-                         std::chrono::seconds timeout) {
+                         std::chrono::seconds timeout, relay_ptr relay) {
   asio::post(ex_, [self = shared_from_this(), host = std::move(host), port,
-                   policy = std::move(policy), timeout]() mutable {
+                   policy = std::move(policy), timeout, relay = std::move(relay)]() mutable {
     if (self->closing_ || self->replying_) return;
     self->host_ = std::move(host);
     self->port_ = port;
     self->policy_ = std::move(policy);
+    self->relay_ = std::move(relay);
     self->timer_.expires_after(timeout);
     self->timer_.async_wait([self](const error_code& ec) {
       if (!ec) self->on_connect_deadline();
     });
-    if (const ip_address* fixed = resolve_override(*self->policy_, self->host_)) {
+    if (self->relay_) {
+      self->connect_via_relay();
+    } else if (const ip_address* fixed = resolve_override(*self->policy_, self->host_)) {
       self->add_candidate(*fixed, true);
       self->try_next_endpoint();
     } else if (auto literal = parse_ip_literal(self->host_)) {
@@ -239,6 +296,32 @@ void connection::connect(std::string host, std::uint16_t port, policy_ptr policy
   });
 }
 
+// Through a relay, the relay resolves and reaches the destination; the gateway only
+// resolves the relay, which the operator configured, so its addresses are not
+// subject to the SSRF check (a relay on a private network is the normal case).
+void connection::connect_via_relay() {
+  if (auto literal = parse_ip_literal(host_)) {
+    // The one destination address known here: checked as on a direct connection.
+    if (!destination_address_allowed(*policy_, *literal, false)) {
+      report_connect_failure(connect_failure::forbidden_address,
+                             "destination address refused: " + display_address(*literal) +
+                                 " is " + to_string(classify_address(*literal)));
+      return;
+    }
+  }
+  if (auto literal = parse_ip_literal(relay_->host)) {
+    candidates_.emplace_back(*literal, relay_->port);
+    try_next_endpoint();
+    return;
+  }
+  resolver_.async_resolve(relay_->host, std::to_string(relay_->port),
+                          tcp::resolver::numeric_service,
+                          [self = shared_from_this()](const error_code& ec,
+                                                      tcp::resolver::results_type results) {
+                            self->on_resolved(ec, std::move(results));
+                          });
+}
+
 void connection::add_candidate(const boost::asio::ip::address& addr, bool from_override) {
   if (destination_address_allowed(*policy_, addr, from_override)) {
     candidates_.emplace_back(addr, port_);
@@ -252,17 +335,30 @@ void connection::on_resolved(const error_code& ec, tcp::resolver::results_type r
   if (closing_ || connect_done_) return;
   if (ec) {
     report_connect_failure(connect_failure::resolve_failed,
-                           "cannot resolve " + host_ + ": " + ec.message());
+                           (relay_ ? "cannot resolve relay " + relay_->display()
+                                   : "cannot resolve " + host_) +
+                               ": " + ec.message());
     return;
   }
-  for (const auto& entry : results) add_candidate(entry.endpoint().address(), false);
+  for (const auto& entry : results) {
+    if (relay_) {
+      candidates_.push_back(entry.endpoint());  // the relay's port came with the query
+    } else {
+      add_candidate(entry.endpoint().address(), false);
+    }
+  }
   try_next_endpoint();
 }
 
 void connection::try_next_endpoint() {
   if (closing_ || connect_done_) return;
   if (next_candidate_ >= candidates_.size()) {
-    if (candidates_.empty() && forbidden_count_ > 0) {
+    if (relay_) {
+      report_connect_failure(candidates_.empty() ? connect_failure::resolve_failed
+                                                 : connect_failure::refused,
+                             "cannot connect to relay " + relay_->display() + ": " +
+                                 (candidates_.empty() ? "no address" : last_connect_error_));
+    } else if (candidates_.empty() && forbidden_count_ > 0) {
       report_connect_failure(connect_failure::forbidden_address,
                              "destination address refused: " + last_connect_error_);
     } else if (candidates_.empty()) {
@@ -284,20 +380,52 @@ void connection::try_next_endpoint() {
       self->try_next_endpoint();
       return;
     }
-    self->connect_done_ = true;
-    self->timer_.cancel();
     error_code ignored2;
     self->upstream_socket_.set_option(tcp::no_delay(true), ignored2);
     self->client_socket_.set_option(tcp::no_delay(true), ignored2);
+    if (self->relay_) {
+      self->start_relay_handshake(ep);  // the deadline keeps running
+      return;
+    }
+    self->connect_done_ = true;
+    self->timer_.cancel();
     if (self->observer_) self->observer_->on_connected(ep);
   });
+}
+
+void connection::start_relay_handshake(const tcp::endpoint& relay_endpoint) {
+  async_relay_handshake(
+      upstream_socket_, *relay_, host_, port_,
+      [self = shared_from_this(), relay_endpoint](const error_code& ec, relay_answer answer) {
+        // A deadline or close already reported (and closed the socket): nothing to add.
+        if (self->closing_ || self->connect_done_) return;
+        if (ec) {
+          self->report_connect_failure(connect_failure::refused,
+                                       "relay " + self->relay_->display() +
+                                           " failed during CONNECT " + self->host_ + ":" +
+                                           std::to_string(self->port_) + ": " + ec.message());
+          return;
+        }
+        if (answer.status != relay_status::established) {
+          self->report_connect_failure(connect_failure::relay_refused,
+                                       describe(*self->relay_, self->host_, self->port_, answer));
+          return;
+        }
+        self->pending_to_client_ = std::move(answer.leftover);
+        self->connect_done_ = true;
+        self->timer_.cancel();
+        if (self->observer_) self->observer_->on_connected(relay_endpoint);
+      });
 }
 
 void connection::on_connect_deadline() {
   if (closing_ || connect_done_) return;
   report_connect_failure(connect_failure::timeout,
-                         "no connection to " + host_ + ":" + std::to_string(port_) +
-                             " within limits.connect_timeout_s");
+                         relay_ ? "no tunnel to " + host_ + ":" + std::to_string(port_) +
+                                      " through relay " + relay_->display() +
+                                      " within limits.connect_timeout_s"
+                                : "no connection to " + host_ + ":" + std::to_string(port_) +
+                                      " within limits.connect_timeout_s");
 }
 
 void connection::report_connect_failure(connect_failure why, std::string detail) {
@@ -385,6 +513,12 @@ void connection::on_readable(int dir, const error_code& wait_ec) {
     return;
   }
   half& h = *halves_[dir];
+  // Once the handshake is inspected (or never is), bytes no longer need to be seen:
+  // move them with splice(2).
+  if (!inspector_ && !no_splice_) {
+    splice_in(dir);
+    return;
+  }
   h.buf = acquire_buffer();
   error_code ec;
   const std::size_t n = h.from.read_some(asio::buffer(h.buf.get(), relay_chunk), ec);
@@ -424,6 +558,79 @@ void connection::on_readable(int dir, const error_code& wait_ec) {
                     });
 }
 
+void connection::splice_in(int dir) {
+  half& h = *halves_[dir];
+  if (h.pipe_r < 0 && !acquire_pipe(h.pipe_r, h.pipe_w)) {
+    no_splice_ = true;  // out of descriptors for a pipe: this tunnel copies instead
+    pump(dir);
+    return;
+  }
+  const ssize_t n = ::splice(h.from.native_handle(), nullptr, h.pipe_w, nullptr, splice_chunk,
+                             SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+  if (n > 0) {
+    h.in_pipe = static_cast<std::size_t>(n);
+    splice_out(dir);
+    return;
+  }
+  const int err = n == 0 ? 0 : errno;
+  release_pipe(h.pipe_r, h.pipe_w, true);
+  if (n == 0) {  // orderly end of this direction
+    h.eof = true;
+    error_code ignored;
+    h.to.shutdown(tcp::socket::shutdown_send, ignored);
+    if (halves_[1 - dir]->eof) {
+      finish(dir == 0 ? close_reason::client_closed : close_reason::upstream_closed);
+    }
+    return;
+  }
+  if (err == EAGAIN || err == EINTR) {
+    pump(dir);
+    return;
+  }
+  if (err == EINVAL || err == ENOSYS) {  // splice unsupported here: buffered copy fallback
+    no_splice_ = true;
+    pump(dir);
+    return;
+  }
+  finish(close_reason::io_error, std::strerror(err));
+}
+
+void connection::splice_out(int dir) {
+  half& h = *halves_[dir];
+  std::size_t moved = 0;
+  while (h.in_pipe > 0) {
+    const ssize_t m = ::splice(h.pipe_r, nullptr, h.to.native_handle(), nullptr, h.in_pipe,
+                               SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (m > 0) {
+      h.in_pipe -= static_cast<std::size_t>(m);
+      moved += static_cast<std::size_t>(m);
+      continue;
+    }
+    const int err = m == 0 ? EPIPE : errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      // The receiver is slow: wait until it can take more. Reading from the sender
+      // stops meanwhile, so the kernel's socket buffers apply back-pressure.
+      if (moved) account(dir, moved);
+      h.to.async_wait(tcp::socket::wait_write,
+                      [self = shared_from_this(), dir](const error_code& ec) {
+                        if (self->finished_) return;
+                        if (ec) {
+                          self->finish(close_reason::io_error, ec.message());
+                          return;
+                        }
+                        self->splice_out(dir);
+                      });
+      return;
+    }
+    finish(close_reason::io_error, std::strerror(err));
+    return;
+  }
+  release_pipe(h.pipe_r, h.pipe_w, true);
+  account(dir, moved);
+  pump(dir);
+}
+
 bool connection::inspect_chunk(int dir, const std::uint8_t* data, std::size_t n) {
   if (!inspector_) return true;
   const auto& r = dir == 0 ? inspector_->feed_client(data, n) : inspector_->feed_server(data, n);
@@ -438,6 +645,11 @@ bool connection::inspect_chunk(int dir, const std::uint8_t* data, std::size_t n)
 }
 
 void connection::on_written(int dir, std::size_t n) {
+  account(dir, n);
+  pump(dir);
+}
+
+void connection::account(int dir, std::size_t n) {
   total_[dir] += n;
   unflushed_[dir] += n;
   const auto now = clock_type::now();
@@ -446,7 +658,6 @@ void connection::on_written(int dir, std::size_t n) {
     last_flush_ = now;
     flush_bytes(false);
   }
-  pump(dir);
 }
 
 void connection::arm_timer() {
@@ -486,6 +697,9 @@ void connection::finish(close_reason reason, std::string detail) {
   timer_.cancel();
   client_socket_.close(ignored);
   upstream_socket_.close(ignored);
+  for (auto& h : halves_) {
+    if (h) release_pipe(h->pipe_r, h->pipe_w, h->in_pipe == 0);
+  }
   flush_bytes(true);
   tunnel_stats stats;
   stats.bytes_to_upstream = total_[0];

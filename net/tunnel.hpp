@@ -18,6 +18,7 @@
 
 #include "net/connect_request.hpp"
 #include "net/policy.hpp"
+#include "net/relay_handshake.hpp"
 #include "net/tls_inspector.hpp"
 
 namespace omsgw::net {
@@ -30,6 +31,7 @@ enum class connect_failure {
   forbidden_address,  ///< every address is loopback/private/... and allow_private is off
   refused,            ///< connection refused / unreachable on every address
   timeout,            ///< limits.connect_timeout_s elapsed
+  relay_refused,      ///< the relay proxy answered CONNECT with a non-2xx (e.g. 407)
 };
 const char* to_string(connect_failure f);
 
@@ -103,9 +105,13 @@ class connection : public std::enable_shared_from_this<connection> {
   void reply_and_close(int status, std::string extra_headers = {});
 
   /// Resolves (unless an override address is given) and connects to host:port,
-  /// trying each permitted address in turn within timeout.
+  /// trying each permitted address in turn within timeout. With a relay, connects to
+  /// the relay instead and asks it for host:port (CONNECT); the relay resolves the
+  /// name, so neither upstream.resolve nor the address check applies to it (an IP
+  /// literal destination is still checked). on_connected then gets the relay's
+  /// endpoint. The timeout covers the relay's answer too.
   void connect(std::string host, std::uint16_t port, policy_ptr policy,
-               std::chrono::seconds timeout);
+               std::chrono::seconds timeout, relay_ptr relay = nullptr);
 
   /// Sends "200 Connection established" and relays both ways until either side ends.
   void start_tunnel(tunnel_options options);
@@ -124,12 +130,17 @@ class connection : public std::enable_shared_from_this<connection> {
   void do_resolve();
   void try_next_endpoint();
   void on_connect_deadline();
+  void connect_via_relay();
+  void start_relay_handshake(const tcp::endpoint& relay_endpoint);
   void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
   void add_candidate(const boost::asio::ip::address& addr, bool from_override);
   void start_relay();
   void pump(int dir);
   void on_readable(int dir, const boost::system::error_code& ec);
   void on_written(int dir, std::size_t n);
+  void splice_in(int dir);
+  void splice_out(int dir);
+  void account(int dir, std::size_t n);
   bool inspect_chunk(int dir, const std::uint8_t* data, std::size_t n);
   void arm_timer();
   void on_timer();
@@ -161,6 +172,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string last_connect_error_;
   int forbidden_count_ = 0;
   bool connect_done_ = false;
+  relay_ptr relay_;  ///< engaged: the tunnel goes through this relay proxy
+  /// Bytes the relay sent after its 2xx answer: tunnel data for the client, to be
+  /// written to it after our own 200 and before relaying (start_tunnel).
+  std::string pending_to_client_;
 
   // tunnel phase
   tunnel_options options_;
@@ -174,6 +189,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::uint64_t total_[2] = {0, 0};
   std::string pending_to_upstream_;  // leftover request bytes
   bool tunnel_started_ = false;
+  bool no_splice_ = false;  ///< buffered copy instead of splice(2) (fallback)
   bool finished_ = false;
   bool closing_ = false;
   bool replying_ = false;
