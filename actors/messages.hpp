@@ -5,12 +5,15 @@
 /// snapshots) are allowed as unsafe (non-serialisable) message types.
 
 #include <caf/all.hpp>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "metrics/perfmon.hpp"
 #include "net/connect_request.hpp"
 #include "net/policy.hpp"
+#include "net/relay_handshake.hpp"
 #include "net/tls_inspector.hpp"
 #include "net/tunnel.hpp"
 
@@ -18,6 +21,7 @@ namespace omsgw::actors {
 
 // Listener / data plane
 using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
+using proxied_atom = caf::atom_constant<caf::atom("proxied")>;
 using request_atom = caf::atom_constant<caf::atom("request")>;
 using connected_atom = caf::atom_constant<caf::atom("connected")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
@@ -27,11 +31,15 @@ using closed_atom = caf::atom_constant<caf::atom("closed")>;
 using check_atom = caf::atom_constant<caf::atom("check")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
+// Relay proxy (the registry name of the relay actor; see actors/relay.hpp)
+using relay_atom = caf::atom_constant<caf::atom("relay")>;
 // Lifecycle
 using drain_atom = caf::atom_constant<caf::atom("drain")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using stopped_atom = caf::atom_constant<caf::atom("stopped")>;  ///< the acceptor has closed
 using status_atom = caf::atom_constant<caf::atom("status")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using sample_atom = caf::atom_constant<caf::atom("sample")>;
 using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using changed_atom = caf::atom_constant<caf::atom("changed")>;
 using debounce_atom = caf::atom_constant<caf::atom("debounce")>;
@@ -55,12 +63,26 @@ struct request_msg {
   bool timed_out = false;
 };
 
+/// A PROXY protocol header read (or not) on a new connection (listen.proxy_protocol).
+struct proxy_msg {
+  std::shared_ptr<net::connection> conn;
+  net::proxy_outcome outcome;
+  bool timed_out = false;
+};
+
 /// Live-connection figures the listener owns (for /status and PerfMon).
 struct listener_status {
   std::uint64_t active = 0;
   std::uint64_t clients = 0;
   std::uint64_t capacity = 0;
   bool draining = false;
+};
+
+/// One PerfMon reading for the counter-log writer: the four OMS counters and the
+/// wall-clock instant they were read at.
+struct perfmon_sample_msg {
+  metrics::perfmon_sample sample;
+  std::chrono::system_clock::time_point at;
 };
 
 /// The answer to (reload_atom, trigger).
@@ -75,6 +97,7 @@ struct reload_result {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<omsgw::net::connection>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::relay_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::request_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::connect_failure_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::policy_answer)
@@ -82,4 +105,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tcp::endpoint)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::proxy_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::reload_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::perfmon_sample_msg)

@@ -169,15 +169,73 @@ void connection::set_observer(std::shared_ptr<connection_observer> obs) {
 
 // ---------------------------------------------------------------- request phase
 
+void connection::read_proxy_header(std::chrono::seconds timeout, proxy_done done) {
+  asio::post(ex_, [self = shared_from_this(), timeout, done = std::move(done)]() mutable {
+    if (self->closing_) return;
+    self->proxy_reader_ = std::make_unique<proxy_header_reader>();
+    self->proxy_done_ = std::move(done);
+    self->header_buf_.reset(new char[header_chunk]);
+    self->timer_.expires_after(timeout);
+    self->timer_.async_wait([self](const error_code& ec) {
+      if (ec || self->closing_ || !self->proxy_done_) return;
+      error_code ignored;
+      self->client_socket_.cancel(ignored);
+      auto done2 = std::move(self->proxy_done_);
+      self->proxy_done_ = nullptr;
+      done2(self->proxy_reader_->outcome(), true);
+    });
+    self->do_read_proxy();
+  });
+}
+
+void connection::do_read_proxy() {
+  client_socket_.async_read_some(
+      asio::buffer(header_buf_.get(), header_chunk),
+      [self = shared_from_this()](const error_code& ec, std::size_t n) {
+        if (self->closing_ || !self->proxy_done_) return;
+        proxy_outcome gone;
+        const proxy_outcome* out = &gone;
+        if (ec) {
+          gone.detail = "client closed before sending a PROXY header (" + ec.message() + ")";
+        } else {
+          out = &self->proxy_reader_->feed(self->header_buf_.get(), n);
+          if (out->status == proxy_status::need_more) {
+            self->do_read_proxy();
+            return;
+          }
+          if (out->status == proxy_status::ok) {
+            if (out->command == proxy_command::proxy && out->source) self->client_ = *out->source;
+            self->prefetched_ = self->proxy_reader_->leftover();
+          }
+        }
+        self->timer_.cancel();
+        auto done = std::move(self->proxy_done_);
+        self->proxy_done_ = nullptr;
+        done(*out, false);
+      });
+}
+
 void connection::read_request(std::size_t header_limit, std::chrono::seconds timeout) {
   asio::post(ex_, [self = shared_from_this(), header_limit, timeout] {
     if (self->closing_) return;
     self->reader_ = std::make_unique<request_reader>(header_limit);
-    self->header_buf_.reset(new char[header_chunk]);
+    if (!self->header_buf_) self->header_buf_.reset(new char[header_chunk]);
     self->timer_.expires_after(timeout);
     self->timer_.async_wait([self](const error_code& ec) {
       if (!ec) self->on_header_timeout();
     });
+    if (!self->prefetched_.empty()) {
+      // Bytes that came with the PROXY header start the request.
+      const std::string early = std::move(self->prefetched_);
+      self->prefetched_.clear();
+      const auto& out = self->reader_->feed(early.data(), early.size());
+      if (out.status != request_status::need_more) {
+        self->request_reported_ = true;
+        self->timer_.cancel();
+        if (self->observer_) self->observer_->on_request(out, false);
+        return;
+      }
+    }
     self->do_read_header();
   });
 }
@@ -633,13 +691,20 @@ void connection::splice_out(int dir) {
 
 bool connection::inspect_chunk(int dir, const std::uint8_t* data, std::size_t n) {
   if (!inspector_) return true;
+  const bool had_ended = inspector_->ended();
   const auto& r = dir == 0 ? inspector_->feed_client(data, n) : inspector_->feed_server(data, n);
-  if (r.kind == tls::verdict::need_more) return true;
+  if (r.kind == tls::verdict::need_more) {
+    // An alert ended the handshake before a verdict: tell the owner once. The peers
+    // close the tunnel; the handshake deadline still bounds it if they do not.
+    if (!had_ended && inspector_->ended() && observer_) observer_->on_inspected(r);
+    return true;
+  }
   const tls::inspection_result result = r;
   inspector_.reset();  // verdict reached: plain relaying from now on
   arm_timer();         // the handshake deadline no longer applies
   if (observer_) observer_->on_inspected(result);
-  if (result.kind == tls::verdict::verified || !options_.enforce) return true;
+  if (result.kind == tls::verdict::verified) return true;
+  if (!options_.enforce && !tls::is_malformed(result)) return true;  // mode: report
   finish(close_reason::inspection_reject, result.detail);
   return false;
 }

@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -18,6 +19,7 @@
 
 #include "net/connect_request.hpp"
 #include "net/policy.hpp"
+#include "net/proxy_protocol.hpp"
 #include "net/relay_handshake.hpp"
 #include "net/tls_inspector.hpp"
 
@@ -73,7 +75,8 @@ class connection_observer {
   virtual void on_request(const request_outcome& outcome, bool timed_out) = 0;
   virtual void on_connected(const tcp::endpoint& upstream) = 0;
   virtual void on_connect_failed(connect_failure why, const std::string& detail) = 0;
-  /// The TLS inspector reached a verdict (verified, reject or parse error).
+  /// The TLS inspector reached a verdict (verified, reject or parse error), or, once,
+  /// an alert ended the handshake before one (result.kind need_more, detail names it).
   virtual void on_inspected(const tls::inspection_result& result) = 0;
   /// Bytes relayed since the last call; called at most about once a second per tunnel
   /// and once more when it ends (batched so no per-chunk work reaches the owner).
@@ -96,6 +99,15 @@ class connection : public std::enable_shared_from_this<connection> {
   void set_client(const tcp::endpoint& ep) { client_ = ep; }
 
   void set_observer(std::shared_ptr<connection_observer> obs);
+
+  /// Called once the PROXY header is read (outcome ok/invalid) or the client went
+  /// away / timed out first (outcome need_more). Runs on the connection's strand.
+  using proxy_done = std::function<void(const proxy_outcome& outcome, bool timed_out)>;
+
+  /// listen.proxy_protocol: reads the PROXY v1/v2 header a load balancer sends first.
+  /// On a PROXY command the client address becomes the one the header carries.
+  /// Bytes after the header are kept for read_request.
+  void read_proxy_header(std::chrono::seconds timeout, proxy_done done);
 
   /// Reads the request header (at most header_limit bytes, within timeout).
   void read_request(std::size_t header_limit, std::chrono::seconds timeout);
@@ -124,6 +136,7 @@ class connection : public std::enable_shared_from_this<connection> {
 
  private:
   struct half;  // one relay direction
+  void do_read_proxy();
   void do_read_header();
   void on_header_timeout();
   void report_connect_failure(connect_failure why, std::string detail);
@@ -159,6 +172,9 @@ class connection : public std::enable_shared_from_this<connection> {
   std::shared_ptr<connection_observer> observer_;
 
   // request phase
+  std::unique_ptr<proxy_header_reader> proxy_reader_;
+  proxy_done proxy_done_;
+  std::string prefetched_;  // bytes read past the PROXY header
   std::unique_ptr<request_reader> reader_;
   std::unique_ptr<char[]> header_buf_;
   bool request_reported_ = false;
