@@ -108,7 +108,29 @@ static reload_result apply_reload(caf::stateful_actor<config_reloader_state>* se
                 trigger, s.path, s.version);
     return r;
   }
+  // The relay's password lives in its own file: read it with the rest, and refuse
+  // the whole reload when it is unusable (the running relay stays).
+  const auto relay_next = load_relay_target(next->config->relay_proxy);
+  if (!relay_next.ok()) {
+    s.svc->metrics->reloads_failure.Increment();
+    r.errors.push_back(s.path + ": " + relay_next.key + ": " + relay_next.error);
+    OMSGW_EVENT_F(error, wrong_configuration, events::context{}, ({{"key", relay_next.key}}),
+                  "{}", r.errors.back());
+    OMSGW_EVENT(error, wrong_configuration, events::context{},
+                "reload ({}) refused: {} is invalid; the running configuration (version {}) stays",
+                trigger, s.path, s.version);
+    return r;
+  }
   r.ok = true;
+  if (!same_relay(relay_next.target, s.relay)) {
+    s.relay = relay_next.target;
+    self->send(s.relays, update_atom::value, s.relay);
+    if (next->hash == s.current.hash) {  // only the password file changed
+      s.svc->metrics->reloads_success.Increment();
+      r.changed = true;
+      return r;
+    }
+  }
   if (next->hash == s.current.hash) return r;  // same bytes: nothing to apply
   const auto& old_cfg = *s.current.config;
   const auto& n = *next->config;
@@ -134,12 +156,15 @@ static reload_result apply_reload(caf::stateful_actor<config_reloader_state>* se
 }
 
 caf::behavior config_reloader(caf::stateful_actor<config_reloader_state>* self, std::string path,
-                              loaded_config initial, policy_store_actor store, services_ptr svc) {
+                              loaded_config initial, policy_store_actor store, services_ptr svc,
+                              relay_actor relays, net::relay_ptr initial_relay) {
   auto& st = self->state;
   st.path = std::move(path);
   st.current = std::move(initial);
   st.store = std::move(store);
   st.svc = std::move(svc);
+  st.relays = std::move(relays);
+  st.relay = std::move(initial_relay);
   return {
       [=](reload_atom, const std::string& trigger) { return apply_reload(self, trigger); },
       [=](changed_atom) {

@@ -14,6 +14,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/policy_store.hpp"
+#include "actors/relay.hpp"
 #include "actors/services.hpp"
 
 namespace omsgw::actors {
@@ -38,6 +39,8 @@ struct config_reloader_state {
   loaded_config current;
   std::uint64_t version = 1;
   policy_store_actor store;
+  relay_actor relays;
+  net::relay_ptr relay;  ///< the relay target last sent to relays (null: direct)
   services_ptr svc;
   std::uint64_t generation = 0;  ///< file-change debounce
   static inline const char* name = "omsgw.config_reloader";
@@ -45,7 +48,10 @@ struct config_reloader_state {
 
 /// Messages: (reload_atom, std::string trigger) -> reload_result;
 /// (changed_atom) from the file watcher, debounced into a reload.
+/// Every reload also re-reads relay_proxy.password_file (a new password applies even
+/// when the YAML file is unchanged) and sends the relay target to relays.
 caf::behavior config_reloader(caf::stateful_actor<config_reloader_state>* self, std::string path,
-                              loaded_config initial, policy_store_actor store, services_ptr svc);
+                              loaded_config initial, policy_store_actor store, services_ptr svc,
+                              relay_actor relays, net::relay_ptr initial_relay);
 
 }  // namespace omsgw::actors

@@ -18,6 +18,7 @@
 #include "actors/config_reloader.hpp"
 #include "actors/listener.hpp"
 #include "actors/policy_store.hpp"
+#include "actors/relay.hpp"
 #include "actors/telemetry.hpp"
 #include "config/file_watcher.hpp"
 #include "config/loader.hpp"
@@ -34,7 +35,8 @@ namespace asio = boost::asio;
 bool file_exists(const std::string& p) { return ::access(p.c_str(), F_OK) == 0; }
 
 /// Raises the soft open-files limit to the hard one and derives the tunnel capacity:
-/// two descriptors per tunnel, minus a reserve for listeners, logs and the admin port.
+/// two descriptors per tunnel, minus a reserve for listeners, logs, the admin port and
+/// the splice pipes each I/O thread keeps pooled (net/tunnel.cpp: 16 pipes of 2 fds).
 std::uint64_t raise_nofile_and_capacity() {
   rlimit rl{};
   if (::getrlimit(RLIMIT_NOFILE, &rl) == 0) {
@@ -45,7 +47,7 @@ std::uint64_t raise_nofile_and_capacity() {
     }
   }
   const std::uint64_t nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
-  constexpr std::uint64_t reserve = 64;
+  const std::uint64_t reserve = 64 + 2 * 16 * std::max(1u, std::thread::hardware_concurrency());
   return nofile > reserve + 2 ? (nofile - reserve) / 2 : 1;
 }
 
@@ -76,6 +78,17 @@ int run_gateway(const run_options& options) {
       OMSGW_EVENT_F(error, wrong_configuration, events::context{}, ({{"key", keys[i]}}), "{}",
                     errors[i]);
     }
+    OMSGW_EVENT(error, wrong_configuration, events::context{},
+                "configuration {} is invalid: not started", path);
+    events::flush();
+    return 1;
+  }
+  // The relay's password file is part of the configuration: unusable (unreadable,
+  // or readable by group/others) means not started, like any other error.
+  auto initial_relay = load_relay_target(initial->config->relay_proxy);
+  if (!initial_relay.ok()) {
+    OMSGW_EVENT_F(error, wrong_configuration, events::context{}, ({{"key", initial_relay.key}}),
+                  "{}: {}: {}", initial->source, initial_relay.key, initial_relay.error);
     OMSGW_EVENT(error, wrong_configuration, events::context{},
                 "configuration {} is invalid: not started", path);
     events::flush();
@@ -141,6 +154,8 @@ int run_gateway(const run_options& options) {
 
   services_ptr shared_svc = svc;
   auto store = sys->spawn(policy_store, policy);
+  auto relays = sys->spawn(relay, initial_relay.target);
+  register_relay(*sys, relays);
   auto lst = sys->spawn(listener, acc, store, shared_svc, policy, request_stop);
   *listener_slot = lst;
   auto tele = sys->spawn(telemetry, shared_svc, lst, caf::actor_cast<caf::actor>(store));
@@ -148,7 +163,8 @@ int run_gateway(const run_options& options) {
   // A detached actor's thread waits until every handle to it is gone (CAF 0.17), so
   // the handles live in a slot that teardown clears before destroying the system.
   auto reloader_slot = std::make_shared<caf::actor>(
-      sys->spawn<caf::detached>(config_reloader, path, *initial, store, shared_svc));
+      sys->spawn<caf::detached>(config_reloader, path, *initial, store, shared_svc, relays,
+                                initial_relay.target));
 
   // Asks an actor from a non-actor thread without blocking it: a one-shot actor
   // waits for the answer and hands it to the admin server's reply function.
@@ -157,7 +173,7 @@ int run_gateway(const run_options& options) {
       self->request(tele, std::chrono::seconds(5), status_atom::value)
           .then([=](const std::string& json) { reply(200, json); },
                 [=](const caf::error& e) {
-                  reply(500, "{\"error\":\"" + caf::to_string(e) + "\"}");
+                  reply(500, "{\"error\":" + json_quote(caf::to_string(e)) + "}");
                 });
     });
   };
@@ -190,6 +206,8 @@ int run_gateway(const run_options& options) {
     caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+    unregister_relay(*sys);
+    caf::anon_send_exit(relays, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
     *reloader_slot = nullptr;
     sys->await_all_actors_done();
@@ -221,7 +239,9 @@ int run_gateway(const run_options& options) {
   }
 
   bool draining = false;
-  asio::signal_set signals(*ioc, SIGINT, SIGTERM, SIGHUP);
+  // Owned by a pointer so teardown can destroy it before the io_context it uses.
+  auto signals_owner = std::make_unique<asio::signal_set>(*ioc, SIGINT, SIGTERM, SIGHUP);
+  auto& signals = *signals_owner;
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -253,6 +273,7 @@ int run_gateway(const run_options& options) {
                   {"admin", endpoint_text(admin->local_endpoint())},
                   {"version", svc->version},
                   {"config", initial->source},
+                  {"relay_proxy", relay_display(initial_relay.target)},
                   {"capacity", std::to_string(svc->capacity)},
                   {"io_threads", std::to_string(io_threads)},
                   {"actor_threads", std::to_string(actor_threads)}});
@@ -272,6 +293,8 @@ int run_gateway(const run_options& options) {
   caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
+  unregister_relay(*sys);
+  caf::anon_send_exit(relays, caf::exit_reason::user_shutdown);
   caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
   sys->await_all_actors_done();
   work.reset();
@@ -286,6 +309,7 @@ int run_gateway(const run_options& options) {
   acc.reset();
   admin.reset();
   watcher.reset();
+  signals_owner.reset();
   ioc.reset();
   *listener_slot = nullptr;
   *reloader_slot = nullptr;

@@ -13,7 +13,8 @@ void publish_gauges(listener_state& st) {
 }
 
 void maybe_drained(listener_state& st) {
-  if (st.draining && st.accept_stopped && st.active == 0 && st.on_drained) {
+  if (st.draining && st.accept_stopped && st.active == 0 && st.awaiting_proxy_header == 0 &&
+      st.on_drained) {
     auto done = std::move(st.on_drained);
     st.on_drained = nullptr;
     done();
@@ -108,6 +109,7 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
         if (cfg.listen.proxy_protocol) {
           // The load balancer's PROXY header comes first and names the real client.
           caf::actor me = caf::actor_cast<caf::actor>(self);
+          ++s.awaiting_proxy_header;  // a drain waits for it, like for a session
           conn->read_proxy_header(
               std::chrono::seconds(cfg.limits.header_timeout_s),
               [me, conn](const net::proxy_outcome& out, bool timed_out) {
@@ -118,6 +120,8 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
         admit(self, std::move(conn));
       },
       [=](proxied_atom, const proxy_msg& msg) {
+        auto& s = self->state;
+        if (s.awaiting_proxy_header > 0) --s.awaiting_proxy_header;
         if (msg.outcome.status != net::proxy_status::ok) {
           const auto peer = net::display_address(msg.conn->client().address());
           events::context ctx{msg.conn->id(), peer, {}};
@@ -125,9 +129,11 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
                       msg.timed_out ? std::string("not received within limits.header_timeout_s")
                                     : msg.outcome.detail);
           msg.conn->close();
+          maybe_drained(s);
           return;
         }
         admit(self, msg.conn);
+        maybe_drained(s);  // admission may have refused it (limits, clients.allow)
       },
       [=](update_atom, net::policy_ptr next) { self->state.snapshot = std::move(next); },
       [=](drain_atom, std::uint32_t timeout_s) {
@@ -152,12 +158,17 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
       },
       [=](deadline_atom) {
         auto& s = self->state;
-        if (s.active == 0) return;
-        OMSGW_EVENT(warn, info, events::context{},
-                    "drain_timeout_s reached: closing {} remaining connection(s)", s.active);
-        for (auto& [addr, client] : s.sessions) {
-          self->send_exit(addr, caf::exit_reason::user_shutdown);
+        if (s.active > 0) {
+          OMSGW_EVENT(warn, info, events::context{},
+                      "drain_timeout_s reached: closing {} remaining connection(s)", s.active);
+          for (auto& [addr, client] : s.sessions) {
+            self->send_exit(addr, caf::exit_reason::user_shutdown);
+          }
         }
+        // Past the deadline nothing else is waited for (teardown closes what is left).
+        s.awaiting_proxy_header = 0;
+        s.accept_stopped = true;
+        maybe_drained(s);
       },
       [=](status_atom) {
         auto& s = self->state;

@@ -26,6 +26,8 @@ struct listener_state {
   std::unordered_map<caf::actor_addr, std::string> sessions;  ///< session -> client address
   std::uint64_t active = 0;
   bool draining = false;
+  bool accept_stopped = false;  ///< draining and the acceptor has handed on its last connection
+  std::uint64_t awaiting_proxy_header = 0;  ///< accepted, PROXY header not yet read
   std::function<void()> on_drained;  ///< called once when draining and no session is left
   static inline const char* name = "omsgw.listener";
 };

@@ -6,21 +6,26 @@
 #include <string>
 #include <vector>
 
+#include "actors/cli.hpp"
 #include "actors/gateway.hpp"
 #include "config/loader.hpp"
 
 namespace {
 
-constexpr const char* usage_text =
-    "usage: omsgw COMMAND [--config FILE] [options]\n"
-    "\n"
-    "commands:\n"
-    "  run [--config F] [--threads N]   run the gateway in the foreground\n"
-    "  check-config [--config F]        validate the configuration, print errors with line/column\n"
-    "  version                          print the version\n"
-    "\n"
-    "With no --config and no /etc/omsgw/omsgw.yaml, `run` uses the embedded defaults.\n"
-    "`omsgw COMMAND --help` shows a command's help.\n";
+void print_usage(std::ostream& out) {
+  out << "usage: omsgw COMMAND [--config FILE] [options]\n"
+         "\n"
+         "commands:\n"
+         "  run [--threads N]                   run the gateway in the foreground\n"
+         "  check-config                        validate the configuration, print errors with "
+         "line/column\n"
+      << omsgw::actors::cli_usage()
+      << "  version                             print the version\n"
+         "\n"
+         "Every command takes --config FILE anywhere among its arguments (default\n"
+         "/etc/omsgw/omsgw.yaml; with no such file, `run` uses the embedded defaults).\n"
+         "`omsgw COMMAND --help` shows a command's help.\n";
+}
 
 struct args {
   std::string command;
@@ -91,18 +96,20 @@ int check_config(const args& a) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // The management commands have their own options (--all, --address, ...).
+  const std::vector<std::string> all_args(argv + 1, argv + argc);
+  if (omsgw::actors::is_cli_command(omsgw::actors::cli_command_of(all_args))) {
+    return omsgw::actors::run_cli(all_args, std::cout, std::cerr);
+  }
   const args a = parse(argc, argv);
   if (!a.error.empty()) {
-    std::cerr << "omsgw: " << a.error << "\n" << usage_text;
+    std::cerr << "omsgw: " << a.error << "\n";
+    print_usage(std::cerr);
     return 2;
   }
   if (a.command.empty()) {
-    if (a.help) {
-      std::cout << usage_text;
-      return 0;
-    }
-    std::cerr << usage_text;
-    return 2;
+    print_usage(a.help ? std::cout : std::cerr);
+    return a.help ? 0 : 2;
   }
   if (a.command == "run") {
     if (a.help) {
@@ -119,17 +126,27 @@ int main(int argc, char** argv) {
   }
   if (a.command == "check-config") {
     if (a.help) {
-      std::cout << "usage: omsgw check-config [--config FILE]\n"
-                   "Validates the configuration; prints FILE:LINE:COL: KEY: MESSAGE for each error\n"
-                   "and exits 1 on error.\n";
+      std::cout
+          << "usage: omsgw check-config [--config FILE]\n"
+             "Validates the configuration; prints FILE:LINE:COL: KEY: MESSAGE for each error\n"
+             "and exits 1 on error.\n";
       return 0;
     }
     return check_config(a);
   }
   if (a.command == "version") {
+    if (a.help) {
+      std::cout << "usage: omsgw version\nPrints the version.\n";
+      return 0;
+    }
     std::cout << "omsgw " << OMSGW_VERSION << "\n";
     return 0;
   }
-  std::cerr << "omsgw: unknown command '" << a.command << "'\n" << usage_text;
+  if (a.command == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  std::cerr << "omsgw: unknown command '" << a.command << "'\n";
+  print_usage(std::cerr);
   return 2;
 }

@@ -74,8 +74,10 @@ net::tls::inspection_policy make_inspection_policy(const config::gateway_config&
   p.require_sni_match = cfg.tls.require_sni_match;
   p.connect_host = host;
   for (const auto& s : cfg.allowed_client_certificates) {
+    // An unreadable entry is kept as written: it matches no certificate, but the list
+    // stays non-empty, so the check stays on (dropping it could turn checking off).
     auto c = net::tls::canonical_subject(s);
-    if (!c.empty()) p.allowed_subjects.push_back(std::move(c));
+    p.allowed_subjects.push_back(c.empty() ? s : std::move(c));
   }
   p.reject_unverifiable_cert =
       cfg.tls.unverifiable_client_cert == config::unverifiable_cert_action::reject;
@@ -91,6 +93,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
   st.svc = std::move(svc);
   st.snapshot = std::move(admitted);
   st.client = endpoint_text(conn->client());
+  st.relays = find_relay(self->home_system());
   // Whatever ends this actor (normal end, error, shutdown) closes the connection.
   self->attach_functor([conn](const caf::error&) { conn->close(); });
   conn->set_observer(std::make_shared<observer>(caf::actor_cast<caf::actor>(self),
@@ -104,6 +107,25 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
   auto refuse = [self](int status, std::string headers = {}) {
     self->state.conn->reply_and_close(status, std::move(headers));
     self->quit();
+  };
+  // Connects upstream: through the relay in force at this moment, if any (asked now,
+  // so a relay change applies to the next tunnel at once), else directly.
+  auto open_upstream = [self, ctx, refuse] {
+    auto connect = [self](net::relay_ptr relay) {
+      auto& s = self->state;
+      s.relay = std::move(relay);
+      s.conn->connect(s.host, s.port, s.snapshot,
+                      std::chrono::seconds(s.snapshot->config->limits.connect_timeout_s), s.relay);
+    };
+    if (!self->state.relays) return connect(nullptr);
+    self->request(self->state.relays, std::chrono::seconds(5), caf::get_atom::value)
+        .then([=](const net::relay_ptr& relay) { connect(relay); },
+              [=](const caf::error& err) {
+                self->state.svc->metrics->errors.Increment();
+                OMSGW_EVENT(error, application_error, ctx(), "relay lookup failed: {}",
+                            caf::to_string(err));
+                refuse(503);
+              });
   };
 
   return {
@@ -161,9 +183,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                                   "destination {} not allowed (report mode: let through)",
                                   v.reason == net::deny_reason::port ? "port" : "host");
                   }
-                  const auto& cfg = *s2.snapshot->config;
-                  s2.conn->connect(s2.host, s2.port, s2.snapshot,
-                                   std::chrono::seconds(cfg.limits.connect_timeout_s));
+                  open_upstream();
                 },
                 [=](const caf::error& err) {
                   self->state.svc->metrics->errors.Increment();
@@ -183,7 +203,12 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.conn->start_tunnel(std::move(opts));
         s.svc->metrics->connect_duration.Observe(
             std::chrono::duration<double>(clock_type::now() - s.request_at).count());
-        OMSGW_EVENT(debug, info, ctx(), "tunnel established to {}", endpoint_text(ep));
+        if (s.relay) {
+          OMSGW_EVENT(debug, info, ctx(), "tunnel established through relay {} ({})",
+                      s.relay->display(), endpoint_text(ep));
+        } else {
+          OMSGW_EVENT(debug, info, ctx(), "tunnel established to {}", endpoint_text(ep));
+        }
       },
       [=](failed_atom, const connect_failure_msg& f) {
         auto& s = self->state;
@@ -210,9 +235,16 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
           OMSGW_EVENT(info, tls_verified, ctx(), "TLS handshake verified: {}", r.detail);
           return;
         }
+        if (r.kind == net::tls::verdict::need_more) {
+          // An alert ended the handshake before a verdict: the peers refused each other,
+          // the gateway did not; nothing is counted.
+          OMSGW_EVENT(info, info, ctx(), "TLS handshake ended: {}", r.detail);
+          return;
+        }
         const auto reason = r.kind == net::tls::verdict::parse_error ? net::deny_reason::tls_parse
                                                                      : reason_for(r.reason);
-        const bool enforce = !s.snapshot->report_mode;
+        // Malformed input is refused even in mode: report (the connection closed it).
+        const bool enforce = !s.snapshot->report_mode || net::tls::is_malformed(r);
         if (enforce) {
           s.svc->metrics->count_rejection(static_cast<std::size_t>(reason));
         } else {

@@ -11,6 +11,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/policy_store.hpp"
+#include "actors/relay.hpp"
 #include "actors/services.hpp"
 
 namespace omsgw::actors {
@@ -20,6 +21,8 @@ struct session_state {
   policy_store_actor policy;
   services_ptr svc;
   net::policy_ptr snapshot;  ///< the policy this session was admitted/checked under
+  relay_actor relays;        ///< the relay actor (invalid: direct connections)
+  net::relay_ptr relay;      ///< the relay this tunnel goes through (null: direct)
   std::string client;        ///< "addr:port" for log lines
   std::string dest;          ///< "host:port" once known
   std::string host;

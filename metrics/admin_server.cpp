@@ -44,6 +44,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   void handle(http::request<http::string_body> req) {
     keep_alive_ = req.keep_alive();
     version_ = req.version();
+    head_ = req.method() == http::verb::head;
     const auto target = std::string(req.target().substr(0, req.target().find('?')));
     const auto method = req.method();
     auto self = shared_from_this();
@@ -87,8 +88,14 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     res->set(http::field::content_type, type);
     if (!allow.empty()) res->set(http::field::allow, allow);
     res->keep_alive(keep_alive_);
-    res->body() = body;
-    res->prepare_payload();
+    if (head_) {
+      // HEAD: the GET answer's headers, Content-Length included, and no body
+      // (RFC 9110 section 9.3.2); sending the body would desync a keep-alive client.
+      res->content_length(body.size());
+    } else {
+      res->body() = body;
+      res->prepare_payload();
+    }
     stream_.expires_after(admin_timeout);
     http::async_write(stream_, *res,
                       [self = shared_from_this(), res](const error_code& ec, std::size_t) {
@@ -107,6 +114,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<const admin_handlers> handlers_;
   bool keep_alive_ = false;
+  bool head_ = false;
   unsigned version_ = 11;
 };
 

@@ -31,20 +31,50 @@ void acceptor::start() {
   asio::post(strand_, [self = shared_from_this()] { self->do_accept(); });
 }
 
-void acceptor::stop() {
-  asio::post(strand_, [self = shared_from_this()] {
-    self->stopped_ = true;
-    error_code ignored;
-    self->pause_timer_.cancel();
-    self->acceptor_.close(ignored);
+void acceptor::stop(std::function<void()> on_stopped) {
+  asio::post(strand_, [self = shared_from_this(), done = std::move(on_stopped)]() mutable {
+    if (done) self->on_stopped_.push_back(std::move(done));
+    if (!self->stopped_) {
+      self->stopped_ = true;
+      self->pause_timer_.cancel();
+      self->accept_backlog();
+      error_code ignored;
+      self->acceptor_.close(ignored);  // aborts a pending async_accept
+    }
+    if (!self->accept_pending_) self->finish_stop();
   });
+}
+
+void acceptor::accept_backlog() {
+  // Closing a listening socket resets every connection still in its accept queue
+  // (the peer saw the handshake succeed): take them first.
+  error_code ec;
+  acceptor_.non_blocking(true, ec);
+  while (!ec) {
+    tcp::socket socket(asio::make_strand(ioc_));
+    acceptor_.accept(socket, ec);  // would_block once the queue is empty
+    if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_));
+  }
+}
+
+void acceptor::finish_stop() {
+  auto callbacks = std::move(on_stopped_);
+  on_stopped_.clear();
+  for (auto& f : callbacks) f();
 }
 
 void acceptor::do_accept() {
   if (stopped_) return;
+  accept_pending_ = true;
   acceptor_.async_accept(
       asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
-        if (self->stopped_ || ec == asio::error::operation_aborted) return;
+        self->accept_pending_ = false;
+        // An accept that completed while stop() was queued is served, not dropped.
+        if (!ec) {
+          self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
+        }
+        if (self->stopped_) return self->finish_stop();
+        if (ec == asio::error::operation_aborted) return;
         if (ec) {
           const int e = ec.value();
           const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
@@ -61,7 +91,6 @@ void acceptor::do_accept() {
           self->do_accept();
           return;
         }
-        self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
         self->do_accept();
       });
 }

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <vector>
 
 #include "net/tunnel.hpp"
 
@@ -30,10 +31,17 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   tcp::endpoint local_endpoint() const { return local_; }
   void start();
   /// Stops accepting and closes the listening socket (idempotent, any thread).
-  void stop();
+  /// Connections the kernel already completed (the accept queue, an accept racing
+  /// with the stop) are still handed to on_accept, not reset: a draining gateway
+  /// refuses new connections at TCP level (a load balancer retries those elsewhere)
+  /// but never drops one it accepted. on_stopped, if given, runs on an I/O thread
+  /// after the last connection has been handed on.
+  void stop(std::function<void()> on_stopped = {});
 
  private:
   void do_accept();
+  void accept_backlog();
+  void finish_stop();
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
@@ -45,6 +53,8 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   tcp::endpoint local_;
   std::uint64_t next_id_ = 0;
   bool stopped_ = false;
+  bool accept_pending_ = false;
+  std::vector<std::function<void()>> on_stopped_;
 };
 
 }  // namespace omsgw::net

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "config/derived_hosts.hpp"
 #include "net/host_match.hpp"
 
 namespace omsgw::net {
@@ -46,6 +47,22 @@ std::vector<allowed_host> configured_hosts(const config::gateway_config& cfg) {
   return hosts;
 }
 
+/// Appends the hosts derived from workspaces and automation_regions, marked with
+/// their origin; an entry already allowed (e.g. configured) keeps its first origin.
+void add_derived_hosts(const config::gateway_config& cfg, std::vector<allowed_host>& hosts) {
+  for (auto& d : config::derived_hosts(cfg)) {
+    auto pattern = normalize_host_pattern(d.host);
+    if (!pattern) continue;
+    const bool duplicate = std::any_of(
+        hosts.begin(), hosts.end(), [&](const allowed_host& h) { return h.pattern == *pattern; });
+    if (duplicate) continue;
+    const host_origin origin = d.origin == config::derived_origin::workspace
+                                   ? host_origin::workspace
+                                   : host_origin::automation_region;
+    hosts.push_back(allowed_host{std::move(*pattern), origin, std::move(d.source)});
+  }
+}
+
 }  // namespace
 
 policy_ptr make_policy(std::shared_ptr<const config::gateway_config> cfg, std::uint64_t version,
@@ -55,6 +72,7 @@ policy_ptr make_policy(std::shared_ptr<const config::gateway_config> cfg, std::u
   p->version = version;
   p->config_hash = std::move(config_hash);
   p->hosts = configured_hosts(*cfg);
+  add_derived_hosts(*cfg, p->hosts);
   p->ports = cfg->allowed_ports;
   for (const auto& entry : cfg->clients.allow) {
     if (auto c = parse_cidr(entry)) p->clients.push_back(*c);

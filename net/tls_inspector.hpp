@@ -129,4 +129,11 @@ std::string canonical_subject(std::string_view subject);
 /// with a CN of x; any other entry must equal the whole subject, in either RDN order.
 bool subject_allowed(const std::vector<std::string>& allowed, const std::string& cert_subject);
 
+/// Malformed input or over a limit (a parse error, a handshake over max_handshake_bytes):
+/// refused in every mode, since `mode: report` only relaxes policy rules (SPEC.md).
+inline bool is_malformed(const inspection_result& r) {
+  return r.kind == verdict::parse_error ||
+         (r.kind == verdict::reject && r.reason == reject_reason::too_large);
+}
+
 }  // namespace omsgw::net::tls

@@ -196,6 +196,54 @@ TEST(Policy, TrustsAddressesFromResolveOverrides) {
   EXPECT_TRUE(destination_address_allowed(*p, ip("127.0.0.1"), true));
 }
 
+TEST(Policy, AllowsAnIpLiteralOnlyWhenAnEntryNamesThatLiteral) {
+  auto cfg = small_config();
+  cfg.allowed_hosts = {"*.example.com", "192.0.2.1", "[2001:DB8::1]"};
+  const auto p = policy_from(cfg);
+  // The same address in any spelling normalize_host accepts.
+  for (const char* host : {"192.0.2.1", "2001:db8::1", "[2001:db8::1]", "2001:DB8:0:0:0:0:0:1",
+                           "[2001:db8:0::1]"}) {
+    EXPECT_EQ(check_destination(*p, host, 443).reason, deny_reason::none) << host;
+  }
+  // Other addresses, the listed one mapped into IPv6 or spelled the inet_aton ways, and
+  // names under a wildcard that merely look numeric.
+  for (const char* host :
+       {"192.0.2.2", "::ffff:192.0.2.1", "[::ffff:192.0.2.1]", "3221225985", "0xc0.0.2.1",
+        "0300.0.2.1", "192.000.002.001", "192.0.2.1.", "[192.0.2.1]", "2001:db8::2",
+        "2001:db8::1%eth0", "192.0.2.1:443", "1.2.3.4.example"}) {
+    EXPECT_EQ(check_destination(*p, host, 443).reason, deny_reason::host) << host;
+  }
+  // A wildcard entry never reaches an address, only names under its suffix.
+  EXPECT_EQ(check_destination(*p, "192.0.2.1.example.com", 443).reason, deny_reason::none);
+  cfg.allowed_hosts = {"*.example.com"};
+  const auto wildcard_only = policy_from(cfg);
+  for (const char* host : {"192.0.2.1", "2001:db8::1", "127.0.0.1", "::1"}) {
+    EXPECT_EQ(check_destination(*wildcard_only, host, 443).reason, deny_reason::host) << host;
+  }
+}
+
+TEST(Policy, ValidatesAndNormalisesHostNamesBeforeMatching) {
+  auto cfg = small_config();
+  cfg.allowed_hosts = {"*.example.com"};
+  const auto p = policy_from(cfg);
+  const std::string label63(63, 'a');
+  // Trailing dot and case are normalised; the limits are RFC 1035's.
+  for (const std::string host : {std::string("A.Example.COM."), label63 + ".example.com",
+                                 label63 + "." + label63 + "." + label63 + "." +
+                                     std::string(61 - 12, 'b') + ".example.com"}) {
+    EXPECT_EQ(check_destination(*p, host, 443).reason, deny_reason::none) << host;
+  }
+  for (const std::string host :
+       {std::string(64, 'a') + ".example.com", label63 + "." + label63 + "." + label63 + "." +
+                                                   std::string(62 - 12, 'b') + ".example.com",
+        std::string("a.example.com.."), std::string("a..example.com"), std::string("-a.example.com"),
+        std::string("a b.example.com"), std::string("a\0.example.com", 15),
+        std::string("caf\xc3\xa9.example.com"), std::string("a%2e.example.com"),
+        std::string("*.example.com"), std::string("user@a.example.com")}) {
+    EXPECT_EQ(check_destination(*p, host, 443).reason, deny_reason::host) << host;
+  }
+}
+
 TEST(Policy, ToleratesAMissingConfig) {
   const auto p = make_policy(nullptr, 3);
   ASSERT_TRUE(p->config);

@@ -1,0 +1,64 @@
+#pragma once
+/// \file
+/// The relay actor: owns the relay (upstream, corporate) proxy in force and hands it
+/// to sessions, which open their tunnels through it (net::connection::connect with a
+/// relay target). The config reloader builds each new target -- reading the password
+/// file is file I/O, so it happens there (detached) or at start-up, never here -- and
+/// sends it as (update_atom, relay_ptr). A new target applies to the next tunnel at
+/// once; established tunnels keep the connection they have. A null target means
+/// direct connections.
+///
+/// Sessions find the actor in the actor system's registry under relay_atom (it is a
+/// process-wide service, like the policy store, but spawned sessions get no extra
+/// constructor argument for it).
+
+#include <caf/all.hpp>
+#include <string>
+
+#include "actors/messages.hpp"
+#include "config/config.hpp"
+#include "net/relay_handshake.hpp"
+
+namespace omsgw::actors {
+
+using relay_actor = caf::typed_actor<caf::replies_to<caf::get_atom>::with<net::relay_ptr>,
+                                     caf::reacts_to<update_atom, net::relay_ptr>>;
+
+struct relay_state {
+  net::relay_ptr current;  ///< null: direct connections
+  static inline const char* name = "omsgw.relay";
+};
+
+relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self,
+                                 net::relay_ptr initial);
+
+/// Makes the relay actor findable by sessions (find_relay).
+void register_relay(caf::actor_system& sys, const relay_actor& r);
+/// The registered relay actor, or an invalid handle (then: direct connections).
+relay_actor find_relay(caf::actor_system& sys);
+/// Removes the registration (teardown).
+void unregister_relay(caf::actor_system& sys);
+
+/// relay_proxy read into a target, or why not.
+struct relay_load_result {
+  net::relay_ptr target;  ///< null with ok(): no relay (address empty)
+  std::string key;        ///< the key at fault, for event 401
+  std::string error;      ///< empty = ok; names files and modes, never the password
+  bool ok() const { return error.empty(); }
+};
+
+/// Builds the relay target of relay_proxy: parses the address and, with a username,
+/// reads the password from password_file (its first line, without the line end).
+/// The file must be a regular file that neither group nor others may read or write
+/// (e.g. mode 0600 or 0400): otherwise this fails, the gateway refuses to start, and
+/// a reload is refused (event 401). Blocking file I/O: call it at start-up or in the
+/// detached config reloader only.
+relay_load_result load_relay_target(const config::relay_proxy_config& cfg);
+
+/// True when both are null or both name the same relay with the same credentials.
+bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b);
+
+/// "127.0.0.1:3128" or "direct": how logs and /status name the relay (no secrets).
+std::string relay_display(const net::relay_ptr& r);
+
+}  // namespace omsgw::actors

@@ -1,0 +1,60 @@
+# Debian package: `cpack -G DEB` in the build directory (or `cpack --config
+# <build>/CPackConfig.cmake -G DEB -B <out>`) writes omsgw_<version>_<arch>.deb.
+# Build a Release (or RelWithDebInfo) tree for a package you ship; CPACK_STRIP_FILES
+# strips the binary either way.
+#
+# Contents:
+#   /usr/bin/omsgw                         (install(TARGETS) in actors/, prefix /usr)
+#   /lib/systemd/system/omsgw.service      deploy/systemd/omsgw.service
+#   /etc/omsgw/omsgw.yaml                  deploy/omsgw.yaml, a dpkg conffile
+#   /usr/share/doc/omsgw/                  README.md, the HAProxy example
+# Maintainer scripts: deploy/debian/{postinst,prerm,postrm}.
+
+# Absolute destinations: they are the same on every Debian system whatever the prefix
+# (Debian 12 still ships units in /lib/systemd/system).
+# Everything in the package is in install COMPONENT omsgw (the binary's rule is in
+# actors/CMakeLists.txt); other install rules (test tools) stay out of it.
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/systemd/omsgw.service"
+        DESTINATION /lib/systemd/system COMPONENT omsgw)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/omsgw.yaml"
+        DESTINATION /etc/omsgw COMPONENT omsgw
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/haproxy/omsgw.cfg"
+        DESTINATION share/doc/omsgw/examples RENAME haproxy.cfg COMPONENT omsgw)
+if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")
+  install(FILES "${PROJECT_SOURCE_DIR}/README.md" DESTINATION share/doc/omsgw COMPONENT omsgw)
+endif()
+
+set(CPACK_GENERATOR DEB)
+set(CPACK_PACKAGE_NAME omsgw)
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_PACKAGE_VENDOR "omsgw")
+set(CPACK_PACKAGE_CONTACT "omsgw maintainers <omsgw@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "Linux gateway for monitoring agents (OMS / Log Analytics gateway)")
+set(CPACK_PACKAGE_DESCRIPTION
+    "omsgw is an HTTP CONNECT forward proxy that lets monitoring agents on machines
+without Internet access reach Azure Monitor through one machine that has it. It
+tunnels only CONNECT host:443 to allowed hosts, inspects the TLS handshake without
+terminating it, can chain through a relay proxy, exports Prometheus and PerfMon
+counters and applies configuration changes without a restart.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
+# Shared-library dependencies come from dpkg-shlibdeps (package dpkg-dev); adduser is
+# what postinst uses to create the service user.
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "haproxy, prometheus")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles"
+    "${PROJECT_SOURCE_DIR}/deploy/debian/postinst"
+    "${PROJECT_SOURCE_DIR}/deploy/debian/prerm"
+    "${PROJECT_SOURCE_DIR}/deploy/debian/postrm")
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+# One package made of the omsgw component only (build dir; project; component; subdir).
+set(CPACK_INSTALL_CMAKE_PROJECTS "${PROJECT_BINARY_DIR};${PROJECT_NAME};omsgw;/")
+set(CPACK_SOURCE_GENERATOR "")
+include(CPack)

@@ -1,0 +1,177 @@
+// The relay configuration: reading relay_proxy (address, username, password file
+// and its mode) into a target, and the relay actor's hot swap.
+#include "actors/relay.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+namespace omsgw::actors {
+namespace {
+
+constexpr const char* secret = "s3cr3t-Pa55";
+
+/// A temp directory with one password file, removed at the end.
+class RelayConfig : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/omsgw-relay-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const auto& f : files_) ::unlink(f.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  std::string write(const std::string& name, const std::string& content, mode_t mode) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    ::chmod(path.c_str(), mode);
+    files_.push_back(path);
+    return path;
+  }
+  config::relay_proxy_config cfg(const std::string& pw_file, std::string user = "svc") {
+    config::relay_proxy_config c;
+    c.address = "http://127.0.0.1:3128";
+    c.username = std::move(user);
+    c.password_file = pw_file;
+    return c;
+  }
+  static void expect_no_secret(const relay_load_result& r) {
+    EXPECT_EQ(r.error.find(secret), std::string::npos) << r.error;
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(RelayConfig, EmptyAddressMeansDirect) {
+  config::relay_proxy_config c;
+  c.username = "ignored";
+  c.password_file = "/nonexistent";
+  const auto r = load_relay_target(c);
+  EXPECT_TRUE(r.ok());
+  EXPECT_EQ(r.target, nullptr);
+  EXPECT_EQ(relay_display(r.target), "direct");
+}
+
+TEST_F(RelayConfig, AddressWithoutUsernameHasNoCredentials) {
+  const auto r = load_relay_target(cfg("", ""));
+  ASSERT_TRUE(r.ok()) << r.error;
+  ASSERT_NE(r.target, nullptr);
+  EXPECT_EQ(r.target->host, "127.0.0.1");
+  EXPECT_EQ(r.target->port, 3128);
+  EXPECT_TRUE(r.target->authorization.empty());
+  EXPECT_EQ(relay_display(r.target), "127.0.0.1:3128");
+}
+
+TEST_F(RelayConfig, OwnerOnlyPasswordFileGivesBasicCredentials) {
+  for (mode_t mode : {0600, 0400}) {
+    const auto r = load_relay_target(cfg(write("pw", std::string(secret) + "\n", mode)));
+    ASSERT_TRUE(r.ok()) << r.error;
+    EXPECT_EQ(r.target->authorization, net::basic_authorization("svc", secret));
+  }
+}
+
+TEST_F(RelayConfig, OnlyTheFirstLineWithoutItsLineEndIsThePassword) {
+  const auto r = load_relay_target(cfg(write("pw", std::string(secret) + "\r\nsecond\n", 0600)));
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.target->authorization, net::basic_authorization("svc", secret));
+  const auto bare = load_relay_target(cfg(write("pw2", secret, 0600)));
+  ASSERT_TRUE(bare.ok()) << bare.error;
+  EXPECT_EQ(bare.target->authorization, r.target->authorization);
+}
+
+TEST_F(RelayConfig, PasswordFileOpenToGroupOrOthersIsRefused) {
+  for (mode_t mode : {0640, 0604, 0644, 0660, 0602, 0610}) {
+    const auto r = load_relay_target(cfg(write("pw", secret, mode)));
+    ASSERT_FALSE(r.ok()) << std::oct << mode;
+    EXPECT_EQ(r.target, nullptr);
+    EXPECT_EQ(r.key, "relay_proxy.password_file");
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode));
+    EXPECT_NE(r.error.find(std::string("mode ") + text), std::string::npos) << r.error;
+    EXPECT_NE(r.error.find("chmod 600"), std::string::npos) << r.error;
+    expect_no_secret(r);
+  }
+}
+
+TEST_F(RelayConfig, MissingEmptyOrOversizedPasswordFilesAreRefused) {
+  const auto missing = load_relay_target(cfg(dir_ + "/absent"));
+  EXPECT_FALSE(missing.ok());
+  EXPECT_NE(missing.error.find("absent"), std::string::npos);
+  const auto empty = load_relay_target(cfg(write("empty", "\n", 0600)));
+  EXPECT_FALSE(empty.ok());
+  EXPECT_NE(empty.error.find("empty"), std::string::npos);
+  const auto big = load_relay_target(cfg(write("big", std::string(5000, 'x'), 0600)));
+  EXPECT_FALSE(big.ok());
+  const auto dir = load_relay_target(cfg(dir_));
+  EXPECT_FALSE(dir.ok());
+}
+
+TEST_F(RelayConfig, ControlCharactersInThePasswordAreRefusedWithoutPrintingIt) {
+  const auto r = load_relay_target(cfg(write("pw", std::string(secret) + "\x01" + "x\n", 0600)));
+  EXPECT_FALSE(r.ok());
+  expect_no_secret(r);
+}
+
+TEST_F(RelayConfig, UsernameAndPasswordFileGoTogether) {
+  const auto no_file = load_relay_target(cfg("", "svc"));
+  EXPECT_FALSE(no_file.ok());
+  EXPECT_EQ(no_file.key, "relay_proxy.password_file");
+  const auto no_user = load_relay_target(cfg(write("pw", secret, 0600), ""));
+  EXPECT_FALSE(no_user.ok());
+  EXPECT_EQ(no_user.key, "relay_proxy.username");
+  // RFC 7617 2: a user-id with a colon cannot be sent.
+  const auto colon = load_relay_target(cfg(write("pw2", secret, 0600), "a:b"));
+  EXPECT_FALSE(colon.ok());
+  EXPECT_EQ(colon.key, "relay_proxy.username");
+}
+
+TEST(SameRelay, ComparesAddressAndCredentials) {
+  auto make = [](std::string host, std::string auth) {
+    auto t = std::make_shared<net::relay_target>();
+    t->host = std::move(host);
+    t->port = 3128;
+    t->authorization = std::move(auth);
+    return net::relay_ptr(std::move(t));
+  };
+  EXPECT_TRUE(same_relay(nullptr, nullptr));
+  EXPECT_FALSE(same_relay(make("a", ""), nullptr));
+  EXPECT_TRUE(same_relay(make("a", "x"), make("a", "x")));
+  EXPECT_FALSE(same_relay(make("a", "x"), make("a", "y")));
+  EXPECT_FALSE(same_relay(make("a", "x"), make("b", "x")));
+}
+
+TEST(RelayActor, HandsOutTheTargetInForceAndSwapsItOnUpdate) {
+  caf::actor_system_config cfg;
+  caf::actor_system sys{cfg};
+  auto first = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://a:1"));
+  auto second = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://b:2"));
+  auto r = sys.spawn(relay, net::relay_ptr(first));
+  register_relay(sys, r);
+  ASSERT_TRUE(find_relay(sys));
+  caf::scoped_actor self{sys};
+  auto get = [&] {
+    net::relay_ptr out;
+    self->request(r, std::chrono::seconds(5), caf::get_atom::value)
+        .receive([&](const net::relay_ptr& p) { out = p; },
+                 [&](const caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+    return out;
+  };
+  EXPECT_EQ(get(), first);
+  self->send(r, update_atom::value, net::relay_ptr(second));
+  EXPECT_EQ(get(), second);  // same sender: the update is processed first
+  self->send(r, update_atom::value, net::relay_ptr());
+  EXPECT_EQ(get(), nullptr);
+  unregister_relay(sys);
+  EXPECT_FALSE(find_relay(sys));
+  self->send_exit(r, caf::exit_reason::user_shutdown);
+}
+
+}  // namespace
+}  // namespace omsgw::actors

@@ -1,0 +1,191 @@
+"""Smoke runs of omsgw-loadgen in every mode against the real omsgw and a real nginx
+(issue 7: the load tools must not rot). Seconds, not minutes; no timing assertions:
+each run must print a parseable result with the work done and zero errors."""
+import json
+import os
+import resource
+import subprocess
+
+import pytest
+
+from gwtest import BIN, Certs, Gateway, base_config, free_port, wait_port
+
+LOADGEN = os.environ.get("OMSGW_LOADGEN") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "tests", "loadgen", "omsgw-loadgen")
+TARGET = "allowed.test"
+
+
+class PostNginx:
+    """nginx answering every method (POST included) with a small 200 over TLS."""
+
+    def __init__(self, directory, certs):
+        self.dir = directory
+        self.port = free_port()
+        os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
+        conf = os.path.join(directory, "nginx.conf")
+        user = "user root root;\n" if os.geteuid() == 0 else ""
+        with open(conf, "w") as f:
+            f.write(f"""{user}worker_processes 1;
+pid {directory}/nginx.pid;
+error_log {directory}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+  access_log off;
+  client_body_temp_path {directory}/tmp_body;
+  proxy_temp_path {directory}/tmp_proxy;
+  fastcgi_temp_path {directory}/tmp_fcgi;
+  uwsgi_temp_path {directory}/tmp_uwsgi;
+  scgi_temp_path {directory}/tmp_scgi;
+  server {{
+    listen 127.0.0.1:{self.port} ssl;
+    ssl_certificate {certs.server};
+    ssl_certificate_key {certs.server_key};
+    client_max_body_size 0;
+    location / {{ return 200 "ok"; }}
+  }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-p", directory, "-c", conf, "-g", "daemon off;"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wait_port("127.0.0.1", self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("loadgen")
+    os.chmod(root, 0o755)
+    certs = Certs(str(root / "certs"))
+    nginx = PostNginx(str(root / "nginx"), certs)
+    cfg = base_config(free_port(), allowed_ports=[nginx.port], allowed_hosts=[TARGET],
+                      tls={"inspect": True}, upstream={"resolve": {TARGET: "127.0.0.1"}},
+                      log={"level": "warn"})
+    gw = Gateway(str(root / "gw"), cfg)
+    yield {"certs": certs, "nginx": nginx, "gw": gw}
+    gw.stop()
+    nginx.stop()
+
+
+def loadgen(*args, timeout=60, preexec_fn=None):
+    r = subprocess.run([LOADGEN, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=timeout, preexec_fn=preexec_fn)
+    lines = [json.loads(l) for l in r.stdout.decode().splitlines() if l.strip()]
+    return r, lines
+
+
+def run_mode(env, mode, *args, via_proxy=True, preexec_fn=None):
+    hop = ["--proxy", f"127.0.0.1:{env['gw'].port}"] if via_proxy else ["--connect-to",
+                                                                         "127.0.0.1"]
+    r, lines = loadgen(mode, *hop, "--target", f"{TARGET}:{env['nginx'].port}",
+                       "--cafile", env["certs"].ca, *args, preexec_fn=preexec_fn)
+    assert r.returncode == 0, r.stderr.decode()
+    assert [l["event"] for l in lines] == ["ready", "result"], lines
+    result = lines[1]
+    assert result["mode"] == mode
+    assert result["errors"] == 0, result
+    assert all(v == 0 for v in result["error_kinds"].values()), result
+    return result
+
+
+def test_agents_post_through_the_gateway_without_errors(env):
+    res = run_mode(env, "agents", "--agents", "20", "--period", "0.5", "--body", "200k",
+                   "--duration", "2", "--ramp", "0.2")
+    assert res["established"] == 20
+    assert res["requests"] >= 20
+    assert res["latency_ms"]["count"] == res["requests"]
+    assert res["bytes"] >= res["requests"] * 200 * 1024
+    assert res["agent_equivalents"] > 0
+
+
+def test_agents_spread_over_worker_processes_and_merge_their_results(env):
+    res = run_mode(env, "agents", "--agents", "10", "--period", "0.5", "--body", "10k",
+                   "--duration", "2", "--procs", "2", "--ramp", "0.2")
+    assert res["procs"] == 2
+    assert res["connections"] == 10
+    assert res["established"] == 10
+    assert res["requests"] >= 10
+
+
+def test_agents_beyond_the_descriptor_limit_spread_over_processes(env):
+    # RLIMIT_NOFILE 200 (hard) leaves 136 connections per process: 300 agents need 3.
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (200, 200))
+
+    res = run_mode(env, "agents", "--agents", "300", "--period", "1", "--body", "1k",
+                   "--duration", "2", "--ramp", "1", preexec_fn=low_limit)
+    assert res["procs"] == 3
+    assert res["established"] == 300
+    assert res["requests"] >= 300
+
+
+def test_rate_opens_tunnels_back_to_back(env):
+    res = run_mode(env, "rate", "--workers", "4", "--duration", "2")
+    assert res["tunnels"] > 0
+    assert res["setup_ms"]["count"] == res["tunnels"]
+    assert res["rate_per_s"] > 0
+
+
+def test_rate_with_tls_handshakes(env):
+    res = run_mode(env, "rate", "--workers", "2", "--duration", "2", "--tls")
+    assert res["tunnels"] > 0
+    assert res["tls"] is True
+
+
+def test_bulk_streams_bodies(env):
+    res = run_mode(env, "bulk", "--tunnels", "2", "--body", "4m", "--duration", "2")
+    assert res["established"] == 2
+    assert res["bytes"] > 0
+    assert res["throughput_mb_s"] > 0
+
+
+def test_idle_holds_tunnels_and_each_still_answers(env):
+    # --max-pending 8: set-ups queue for a slot instead of all starting at once.
+    res = run_mode(env, "idle", "--tunnels", "50", "--duration", "2", "--ramp", "0.2",
+                   "--max-pending", "8")
+    assert res["established"] == 50
+    assert res["handshakes"] == 50
+    assert res["requests"] == 50  # the closing request through every tunnel
+
+
+def test_tls_sessions_are_resumed_unless_told_not_to(env):
+    # Ramp slowly enough that the first tunnels' session tickets arrive before the rest.
+    res = run_mode(env, "idle", "--tunnels", "20", "--duration", "1", "--ramp", "1")
+    assert res["handshakes"] == 20
+    assert 0 < res["resumed"] < 20
+    res = run_mode(env, "idle", "--tunnels", "20", "--duration", "1", "--ramp", "1",
+                   "--no-resume")
+    assert res["handshakes"] == 20
+    assert res["resumed"] == 0
+
+
+def test_direct_mode_needs_no_proxy(env):
+    res = run_mode(env, "agents", "--agents", "5", "--period", "0.5", "--body", "1k",
+                   "--duration", "2", via_proxy=False)
+    assert res["via"] == "direct"
+    assert res["requests"] >= 5
+
+
+def test_refused_tunnels_are_counted_as_errors(env):
+    # A port the gateway does not allow: every CONNECT gets 403, so "zero errors" above
+    # is a real check, not a counter that never moves.
+    r, lines = loadgen("rate", "--proxy", f"127.0.0.1:{env['gw'].port}", "--target",
+                       f"{TARGET}:1", "--workers", "2", "--duration", "1")
+    assert r.returncode == 1
+    result = lines[-1]
+    assert result["errors"] > 0
+    assert result["error_kinds"]["proxy"] == result["errors"]
+    assert result["tunnels"] == 0
+
+
+def test_bad_arguments_exit_2_with_usage():
+    r, _ = loadgen("agents", "--agents", "nope", "--target", "x:1")
+    assert r.returncode == 2
+    assert b"usage: omsgw-loadgen" in r.stderr

@@ -1,0 +1,91 @@
+// Unit tests for net/acceptor's stop: a draining gateway refuses new connections at TCP
+// level but serves every connection the kernel had already completed (SPEC.md "Signals").
+
+#include "net/acceptor.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace omsgw::net {
+namespace {
+
+namespace asio = boost::asio;
+
+struct fixture {
+  asio::io_context ioc;
+  std::vector<std::string> order;  ///< "accept" per handed-on connection, then "stopped"
+  std::vector<std::shared_ptr<connection>> accepted;
+  std::shared_ptr<acceptor> acc = std::make_shared<acceptor>(
+      ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0),
+      [this](std::shared_ptr<connection> c) {
+        order.push_back("accept");
+        accepted.push_back(std::move(c));
+      },
+      [](const boost::system::error_code&, bool) {}, std::chrono::milliseconds(10));
+
+  /// A client connection the kernel completes into the accept queue.
+  tcp::socket connect_client() {
+    tcp::socket s(ioc);
+    s.connect(acc->local_endpoint());
+    return s;
+  }
+
+  bool refused() {
+    tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(acc->local_endpoint(), ec);
+    return ec == asio::error::connection_refused;
+  }
+};
+
+TEST(Acceptor, StopHandsOnConnectionsAlreadyInTheAcceptQueue) {
+  fixture f;
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 5; ++i) clients.push_back(f.connect_client());
+  f.acc->stop([&] { f.order.push_back("stopped"); });
+  f.ioc.run();
+  ASSERT_EQ(f.accepted.size(), 5u);
+  EXPECT_EQ(f.order.back(), "stopped");
+  EXPECT_EQ(f.order.size(), 6u);
+  EXPECT_TRUE(f.refused());
+}
+
+TEST(Acceptor, StopCallbackRunsAfterThePendingAcceptIsAborted) {
+  fixture f;
+  f.acc->start();
+  f.acc->stop([&] { f.order.push_back("stopped"); });
+  f.ioc.run();  // returns only when the aborted accept and the callback have run
+  EXPECT_EQ(f.order, std::vector<std::string>{"stopped"});
+  EXPECT_TRUE(f.refused());
+}
+
+TEST(Acceptor, ConnectionsQueuedWhileAcceptingAreServedBeforeStopCompletes) {
+  fixture f;
+  f.acc->start();
+  std::vector<tcp::socket> clients;
+  for (int i = 0; i < 8; ++i) clients.push_back(f.connect_client());
+  f.acc->stop([&] { f.order.push_back("stopped"); });
+  f.ioc.run();
+  EXPECT_EQ(f.accepted.size(), 8u);
+  EXPECT_EQ(f.order.back(), "stopped");
+}
+
+TEST(Acceptor, SecondStopIsHarmlessAndStillCallsBack) {
+  fixture f;
+  f.acc->start();
+  int calls = 0;
+  f.acc->stop([&] { ++calls; });
+  f.acc->stop();
+  f.acc->stop([&] { ++calls; });
+  f.ioc.run();
+  EXPECT_EQ(calls, 2);
+}
+
+}  // namespace
+}  // namespace omsgw::net
