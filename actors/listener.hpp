@@ -28,7 +28,7 @@ struct listener_state {
   bool draining = false;
   bool accept_stopped = false;  ///< draining and the acceptor has handed on its last connection
   std::uint64_t awaiting_proxy_header = 0;  ///< accepted, PROXY header not yet read
-  std::function<void()> on_drained;  ///< called once when draining and no session is left
+  std::function<void()> on_drained;         ///< called once when draining and no session is left
   static inline const char* name = "omsgw.listener";
 };
 

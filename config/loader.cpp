@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -18,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <sstream>
 #include <string_view>
 #include <tuple>
 #include <utility>
@@ -167,6 +169,13 @@ std::string dns_name_problem(std::string_view name) {
   // RFC 3696 section 2: a top-level label is never all-numeric, so "10.0.0.256" is a
   // mistyped address, not a name.
   if (all_digits(last)) return "is neither a valid IP address nor a host name";
+  // The resolver (inet_aton) reads "1.0x7f" or "1.2.3.0x4" as IPv4 addresses; net/
+  // host_match refuses them as names, so accepting them here would make an entry that
+  // never matches.
+  in_addr numeric{};
+  if (inet_aton(std::string(name).c_str(), &numeric) != 0) {
+    return "is neither a valid IP address nor a host name";
+  }
   return "";
 }
 
@@ -816,10 +825,67 @@ load_result failure(std::vector<config_error> errors) {
   return r;
 }
 
+/// Records where each document starts and where its first node is.
+struct document_probe final : YAML::EventHandler {
+  YAML::Mark start;
+  YAML::Mark first_node;
+  bool has_node = false;
+  void node(const YAML::Mark& m) {
+    if (!has_node) first_node = m;
+    has_node = true;
+  }
+  void OnDocumentStart(const YAML::Mark& m) override { start = m; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnAlias(const YAML::Mark& m, YAML::anchor_t) override { node(m); }
+  void OnScalar(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    node(m);
+  }
+  void OnSequenceStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& m, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(m);
+  }
+  void OnMapEnd() override {}
+};
+
+/// yaml-cpp 0.7's LoadAll never returns on a ',' outside a flow collection (",", or a
+/// stray comma after a document): its parser reports a new empty document without
+/// consuming the token, forever, allocating for each (jbeder/yaml-cpp#1040, fixed
+/// upstream after 0.8 by #1319). A typo would hang `check-config` and make a reload eat
+/// memory until the OOM killer ends the gateway. So the documents are probed with the
+/// event API first, never more than two, and the first one is loaded with Load.
+std::optional<config_error> check_documents(const std::string& yaml_text) {
+  std::istringstream in(yaml_text);
+  YAML::Parser parser(in);
+  document_probe first;
+  if (!parser.HandleNextDocument(first)) return std::nullopt;
+  document_probe second;
+  if (!parser.HandleNextDocument(second)) return std::nullopt;
+  const auto at = static_cast<std::size_t>(second.start.pos);
+  // The stuck parser: a "document" that starts where the first one did, or at a ','.
+  if (second.start.pos == first.start.pos || (at < yaml_text.size() && yaml_text[at] == ',')) {
+    const std::string what = at < yaml_text.size()
+                                 ? "unexpected '" + std::string(1, yaml_text[at]) + "'"
+                                 : "unexpected end of input";
+    return config_error{"", second.start.line + 1, second.start.column + 1,
+                        "YAML syntax error: " + what};
+  }
+  const YAML::Mark m = second.has_node ? second.first_node : second.start;
+  return config_error{"", m.line + 1, m.column + 1,
+                      "expected a single YAML document, found a second one"};
+}
+
 load_result parse_or_throw(const std::string& yaml_text) {
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(yaml_text);
+    if (auto problem = check_documents(yaml_text)) return failure({std::move(*problem)});
+    docs.push_back(YAML::Load(yaml_text));
   } catch (const YAML::ParserException& e) {
     // yaml-cpp marks are 0-based; a null mark (-1) means "unknown". Its message for
     // too-deep nesting is a bare "bad file", hence the rewording.
@@ -833,9 +899,6 @@ load_result parse_or_throw(const std::string& yaml_text) {
     return load_result{cfg, {}};
   }
   checker c;
-  if (docs.size() > 1) {
-    c.fail({"", docs[1].Mark()}, "expected a single YAML document, found a second one");
-  }
   if (!docs[0].IsMap()) {
     c.fail({"", docs[0].Mark()},
            "expected a map of settings at the top level, got " + describe(docs[0]));

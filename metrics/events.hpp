@@ -127,8 +127,9 @@ struct flood_summary {
 /// The per-key window counter. Thread-safe: keys are spread over `shards` mutex-guarded
 /// hash maps, so threads contend only when their keys share a shard. Cost of admit():
 /// one hash of the key (event id + address, at most 47 bytes, copied into a fixed-size
-/// key, no allocation), one uncontended lock and one hash-map lookup, about 50-100 ns;
-/// a node allocation only for a new key. Memory: at most max_keys keys (~150 bytes each,
+/// key, no allocation), one uncontended lock and one hash-map lookup: ~120 ns measured
+/// with the clock read (-O2, loaded 2-core VM), against 1-2 us for formatting the line
+/// it saves; a node allocation only for a new key. Memory: at most max_keys keys (~150 bytes each,
 /// ~600 KiB for the default 4096) plus one overflow key per event id and shard: when a
 /// shard is full, its ended windows are evicted first, and if none has ended the event
 /// is counted under the overflow key "*" (so many distinct addresses are still limited).

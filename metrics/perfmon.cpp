@@ -226,13 +226,14 @@ perfmon_append_result perfmon_log::append(const perfmon_sample& sample, const pe
   perfmon_append_result result;
   const std::string header = perfmon_header(host_, at.zone_name, at.bias_minutes);
   if (fd_ >= 0) {
-    // Re-open when the path now names another file or none (logrotate), or when the
-    // header changed under the open file (the reopen then rotates it).
+    // Re-open when the path now names another file or none (logrotate), when the
+    // header changed under the open file (the reopen then rotates it), or when the file
+    // was emptied under us (logrotate copytruncate: the reopen writes the header again).
     struct stat open_st {};
     struct stat path_st {};
     const bool same_file = ::fstat(fd_, &open_st) == 0 && ::stat(path_.c_str(), &path_st) == 0 &&
                            open_st.st_dev == path_st.st_dev && open_st.st_ino == path_st.st_ino;
-    if (!same_file || header != open_header_) close_fd();
+    if (!same_file || header != open_header_ || open_st.st_size == 0) close_fd();
   }
   if (fd_ < 0) {
     result.error = open_for(header, at, result.rotated_to);

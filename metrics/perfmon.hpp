@@ -95,7 +95,8 @@ struct perfmon_append_result {
 ///
 /// File handling, all decided at `append` time:
 /// - The file is opened (created 0644) on the first append, and re-opened when the
-///   path no longer names the open file (logrotate moved or deleted it).
+///   path no longer names the open file (logrotate moved or deleted it) or the open
+///   file was emptied (logrotate copytruncate), so every file starts with its header.
 /// - An existing file whose first line is exactly the header this append would write
 ///   is appended to; a missing or empty one gets the header first.
 /// - A file with another header (other host, other columns, another time zone or

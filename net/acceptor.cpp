@@ -1,7 +1,7 @@
 #include "net/acceptor.hpp"
 
-#include <boost/asio/post.hpp>
 #include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
 #include <cerrno>
 
 namespace omsgw::net {
@@ -66,33 +66,33 @@ void acceptor::finish_stop() {
 void acceptor::do_accept() {
   if (stopped_) return;
   accept_pending_ = true;
-  acceptor_.async_accept(
-      asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
-        self->accept_pending_ = false;
-        // An accept that completed while stop() was queued is served, not dropped.
-        if (!ec) {
-          self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
-        }
-        if (self->stopped_) return self->finish_stop();
-        if (ec == asio::error::operation_aborted) return;
-        if (ec) {
-          const int e = ec.value();
-          const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-          if (self->on_error_) self->on_error_(ec, exhausted);
-          if (exhausted) {
-            // Out of descriptors: the pending connection stays in the backlog; retry
-            // after a pause rather than spinning on a level-triggered error.
-            self->pause_timer_.expires_after(self->emfile_pause_);
-            self->pause_timer_.async_wait([self](const error_code& tec) {
-              if (!tec) self->do_accept();
-            });
-            return;
-          }
-          self->do_accept();
-          return;
-        }
-        self->do_accept();
-      });
+  acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec,
+                                                                              tcp::socket socket) {
+    self->accept_pending_ = false;
+    // An accept that completed while stop() was queued is served, not dropped.
+    if (!ec) {
+      self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
+    }
+    if (self->stopped_) return self->finish_stop();
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      const int e = ec.value();
+      const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+      if (self->on_error_) self->on_error_(ec, exhausted);
+      if (exhausted) {
+        // Out of descriptors: the pending connection stays in the backlog; retry
+        // after a pause rather than spinning on a level-triggered error.
+        self->pause_timer_.expires_after(self->emfile_pause_);
+        self->pause_timer_.async_wait([self](const error_code& tec) {
+          if (!tec) self->do_accept();
+        });
+        return;
+      }
+      self->do_accept();
+      return;
+    }
+    self->do_accept();
+  });
 }
 
 }  // namespace omsgw::net

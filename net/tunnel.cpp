@@ -121,6 +121,15 @@ const char* to_string(connect_failure f) {
   return "unknown";
 }
 
+/// A peer that resets or vanishes ends its tunnel; that is not the gateway's error.
+close_reason io_failure(const error_code& ec) {
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+      ec == asio::error::connection_aborted) {
+    return close_reason::peer_reset;
+  }
+  return close_reason::io_error;
+}
+
 const char* to_string(close_reason r) {
   switch (r) {
     case close_reason::client_closed: return "client_closed";
@@ -129,6 +138,7 @@ const char* to_string(close_reason r) {
     case close_reason::handshake_timeout: return "handshake_timeout";
     case close_reason::inspection_reject: return "inspection_reject";
     case close_reason::io_error: return "io_error";
+    case close_reason::peer_reset: return "peer_reset";
     case close_reason::shutdown: return "shutdown";
   }
   return "unknown";
@@ -518,12 +528,25 @@ void connection::start_tunnel(tunnel_options options) {
     self->halves_[0].reset(new half{self->client_socket_, self->upstream_socket_, nullptr});
     self->halves_[1].reset(new half{self->upstream_socket_, self->client_socket_, nullptr});
     self->arm_timer();
-    static const std::string established = "HTTP/1.1 200 Connection established\r\n\r\n";
-    asio::async_write(self->client_socket_, asio::buffer(established),
-                      [self](const error_code& ec, std::size_t) {
+    auto head = std::make_shared<std::string>("HTTP/1.1 200 Connection established\r\n\r\n");
+    if (!self->pending_to_client_.empty()) {
+      // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
+      // follow our 200, after the inspector has seen them.
+      const std::string early = std::move(self->pending_to_client_);
+      self->pending_to_client_.clear();
+      if (!self->inspect_chunk(1, reinterpret_cast<const std::uint8_t*>(early.data()),
+                               early.size())) {
+        return;
+      }
+      *head += early;
+      self->total_[1] += early.size();
+      self->unflushed_[1] += early.size();
+    }
+    asio::async_write(self->client_socket_, asio::buffer(*head),
+                      [self, head](const error_code& ec, std::size_t) {
                         if (self->finished_) return;
                         if (ec) {
-                          self->finish(close_reason::io_error, ec.message());
+                          self->finish(io_failure(ec), ec.message());
                           return;
                         }
                         self->start_relay();
@@ -550,7 +573,7 @@ void connection::start_relay() {
                     [self = shared_from_this(), data](const error_code& ec, std::size_t n) {
                       if (self->finished_) return;
                       if (ec) {
-                        self->finish(close_reason::io_error, ec.message());
+                        self->finish(io_failure(ec), ec.message());
                         return;
                       }
                       self->on_written(0, n);
@@ -567,7 +590,7 @@ void connection::pump(int dir) {
 void connection::on_readable(int dir, const error_code& wait_ec) {
   if (finished_) return;
   if (wait_ec) {
-    finish(close_reason::io_error, wait_ec.message());
+    finish(io_failure(wait_ec), wait_ec.message());
     return;
   }
   half& h = *halves_[dir];
@@ -597,7 +620,7 @@ void connection::on_readable(int dir, const error_code& wait_ec) {
   }
   if (ec) {
     release_buffer(std::move(h.buf));
-    finish(close_reason::io_error, ec.message());
+    finish(io_failure(ec), ec.message());
     return;
   }
   if (!inspect_chunk(dir, h.buf.get(), n)) {
@@ -609,7 +632,7 @@ void connection::on_readable(int dir, const error_code& wait_ec) {
                       release_buffer(std::move(self->halves_[dir]->buf));
                       if (self->finished_) return;
                       if (ec2) {
-                        self->finish(close_reason::io_error, ec2.message());
+                        self->finish(io_failure(ec2), ec2.message());
                         return;
                       }
                       self->on_written(dir, written);
@@ -650,7 +673,7 @@ void connection::splice_in(int dir) {
     pump(dir);
     return;
   }
-  finish(close_reason::io_error, std::strerror(err));
+  finish(io_failure(error_code(err, boost::system::system_category())), std::strerror(err));
 }
 
 void connection::splice_out(int dir) {
@@ -674,14 +697,14 @@ void connection::splice_out(int dir) {
                       [self = shared_from_this(), dir](const error_code& ec) {
                         if (self->finished_) return;
                         if (ec) {
-                          self->finish(close_reason::io_error, ec.message());
+                          self->finish(io_failure(ec), ec.message());
                           return;
                         }
                         self->splice_out(dir);
                       });
       return;
     }
-    finish(close_reason::io_error, std::strerror(err));
+    finish(io_failure(error_code(err, boost::system::system_category())), std::strerror(err));
     return;
   }
   release_pipe(h.pipe_r, h.pipe_w, true);
@@ -722,12 +745,18 @@ void connection::account(int dir, std::size_t n) {
   if (now - last_flush_ >= byte_flush_interval) {
     last_flush_ = now;
     flush_bytes(false);
+  } else if (timer_deadline_ > last_flush_ + byte_flush_interval) {
+    arm_timer();  // make sure these bytes are reported within a second even if quiet
   }
 }
 
 void connection::arm_timer() {
   auto deadline = last_activity_ + options_.idle_timeout;
   if (inspector_ && handshake_deadline_ < deadline) deadline = handshake_deadline_;
+  if ((unflushed_[0] || unflushed_[1]) && last_flush_ + byte_flush_interval < deadline) {
+    deadline = last_flush_ + byte_flush_interval;
+  }
+  timer_deadline_ = deadline;
   timer_.expires_at(deadline);
   timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (!ec) self->on_timer();
@@ -737,6 +766,10 @@ void connection::arm_timer() {
 void connection::on_timer() {
   if (finished_) return;
   const auto now = clock_type::now();
+  if (now - last_flush_ >= byte_flush_interval) {
+    last_flush_ = now;
+    flush_bytes(false);
+  }
   if (inspector_ && now >= handshake_deadline_) {
     finish(close_reason::handshake_timeout, "TLS handshake not finished within limits.handshake_timeout_s");
     return;

@@ -45,6 +45,7 @@ enum class close_reason {
   handshake_timeout,
   inspection_reject,  ///< the TLS inspector refused the handshake
   io_error,
+  peer_reset,       ///< a peer reset the connection (not counted as a gateway error)
   shutdown,         ///< closed by the owner (drain deadline, stop)
 };
 const char* to_string(close_reason r);
@@ -200,6 +201,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::chrono::steady_clock::time_point handshake_deadline_;
   std::chrono::steady_clock::time_point last_activity_;
   std::chrono::steady_clock::time_point last_flush_;
+  std::chrono::steady_clock::time_point timer_deadline_;  ///< when timer_ fires next
   std::unique_ptr<half> halves_[2];  // 0: client->upstream, 1: upstream->client
   std::uint64_t unflushed_[2] = {0, 0};
   std::uint64_t total_[2] = {0, 0};

@@ -33,6 +33,9 @@ TEST(JsonQuote, EscapesQuotesBackslashesAndControlCharacters) {
   EXPECT_EQ(json_quote("l1\nl2\r\t"), "\"l1\\nl2\\r\\t\"");
   EXPECT_EQ(json_quote(std::string("\x01\x1f", 2)), "\"\\u0001\\u001f\"");
   EXPECT_EQ(json_quote("caf\xc3\xa9"), "\"caf\xc3\xa9\"");  // UTF-8 passes through
+  // JSON text must be UTF-8: bytes that are not become U+FFFD.
+  EXPECT_EQ(json_quote("a\xff" "b\xc3"), "\"a\\ufffdb\\ufffd\"");
+  EXPECT_EQ(json_quote("\xed\xa0\x80"), "\"\\ufffd\\ufffd\\ufffd\"");  // a surrogate
 }
 
 TEST(StatusJson, CarriesTheFourOmsCountersVersionAndConfig) {

@@ -457,6 +457,26 @@ TEST(ConfigLoader, RejectsTopLevelThatIsNotAMap) {
   EXPECT_EQ(e.message, "expected a map of settings at the top level, got 'just text'");
 }
 
+TEST(ConfigLoader, RejectsAStrayCommaInsteadOfHanging) {
+  // yaml-cpp 0.7's LoadAll loops forever (allocating) on these (yaml-cpp#1040).
+  config_error e = one_error(",");
+  EXPECT_EQ(e.line, 1);
+  EXPECT_TRUE(mentions(e.message, "unexpected ','")) << e.message;
+  e = one_error("# comment\n,");
+  EXPECT_EQ(e.line, 2);
+  EXPECT_TRUE(mentions(e.message, "unexpected ','")) << e.message;
+  e = one_error("{mode: report}\n  , x");
+  EXPECT_EQ(e.line, 2);
+  EXPECT_EQ(e.column, 3);
+}
+
+TEST(ConfigLoader, RejectsHostNamesTheResolverWouldReadAsIpv4) {
+  for (const char* host : {"1.0x7f", "1.2.3.0x4", "0x7f.1"}) {
+    const config_error e = one_error(std::string("allowed_hosts: [\"") + host + "\"]");
+    EXPECT_EQ(e.key, "allowed_hosts[0]") << host;
+  }
+}
+
 TEST(ConfigLoader, RejectsASecondDocument) {
   const config_error e = one_error("mode: report\n---\nmode: enforce\n");
   EXPECT_EQ(e.line, 3);

@@ -2,8 +2,11 @@
 stops accepting, live tunnels keep relaying for up to limits.drain_timeout_s, then the
 process exits 0 with event 102; a second signal stops it at once (also exit 0, event 102).
 """
+import os
 import signal
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -161,10 +164,6 @@ def test_drain_refuses_new_connections_but_never_drops_an_accepted_one(tmp_path)
     """Under a stream of connections, SIGTERM: every connection either is refused at
     TCP level (a load balancer retries it elsewhere) or is served completely. One the
     kernel completed just before the listening socket closed must not be reset."""
-    import os
-    import threading
-    import time
-
     echo = EchoServer(None, mode="length")
     counts = {"served": 0, "refused": 0, "dropped": 0}
     lock = threading.Lock()

@@ -16,7 +16,6 @@ byte on every connection is the last octet of the address it was reached on.
 The counts are printed (run with -s to see them): the lead quotes them.
 """
 import os
-import re
 import selectors
 import signal
 import socket
@@ -131,7 +130,20 @@ class HAProxy:
         self.log = open(os.path.join(directory, "haproxy.log"), "wb")
         self.proc = subprocess.Popen(["haproxy", "-db", "-f", self.cfg_path],
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        wait_port("127.0.0.1", self.port)
+        try:
+            wait_port("127.0.0.1", self.port)
+            deadline = time.monotonic() + WAIT_S  # the admin socket may come up a bit later
+            while True:
+                try:
+                    self.stat()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
 
     def derive(self, template, servers):
         out, seen = [], set()
@@ -329,14 +341,16 @@ def pool(tmp_path):
         return g
 
     ports = {n: (free_port(), free_port()) for n in ("gw1", "gw2")}
-    g1 = gateway("gw1", *ports["gw1"])
-    g2 = gateway("gw2", *ports["gw2"])
-    ha = HAProxy(str(tmp_path / "haproxy"), ports)
+    ha = None
     try:
+        g1 = gateway("gw1", *ports["gw1"])
+        g2 = gateway("gw2", *ports["gw2"])
+        ha = HAProxy(str(tmp_path / "haproxy"), ports)
         yield {"echo": echo, "gw": {"gw1": g1, "gw2": g2}, "ports": ports, "ha": ha,
                "gateway": gateway}
     finally:
-        ha.stop()
+        if ha:
+            ha.stop()
         for g in started:
             if g.proc.poll() is None:
                 g.proc.kill()

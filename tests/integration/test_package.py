@@ -17,9 +17,7 @@ Needs root (mount, chroot); skipped with a message otherwise.
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -213,7 +211,7 @@ def test_deb_installs_runs_reloads_and_purges_in_a_throwaway_root(deb, tmp_path)
 
         # --- reload (as `systemctl reload omsgw` does: ExecReload=kill -HUP $MAINPID)
         write_config(clone, edited.replace(
-            "allowed_hosts:", f"allowed_hosts:\n  - allowed.test\n", 1).replace(
+            "allowed_hosts:", "allowed_hosts:\n  - allowed.test\n", 1).replace(
             "allowed_ports: [443]", f"allowed_ports: [443, {echo.port}]", 1).replace(
             "  resolve: {}", "  resolve: { allowed.test: 127.0.0.1 }", 1).replace(
             "  inspect: true", "  inspect: false", 1), pid=proc.pid)

@@ -105,8 +105,7 @@ int run_forked(const lg::options& o, const lg::endpoint& hop, unsigned procs, lg
         std::fclose(kids[k].from);
         ::close(kids[k].go);
       }
-      lg::share mine{o.count * w / procs, o.count * (w + 1) / procs - o.count * w / procs,
-                     o.count};
+      lg::share mine{o.count * w / procs, o.count * (w + 1) / procs - o.count * w / procs, o.count};
       const int to_parent = up[1];
       const int from_parent = down[0];
       lg::ready_fn ready = [&](std::uint64_t n) {

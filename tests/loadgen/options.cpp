@@ -62,10 +62,14 @@ bool parse_seconds(const std::string& s, double& out) {
 
 const char* to_string(run_mode m) {
   switch (m) {
-    case run_mode::agents: return "agents";
-    case run_mode::rate: return "rate";
-    case run_mode::bulk: return "bulk";
-    case run_mode::idle: return "idle";
+    case run_mode::agents:
+      return "agents";
+    case run_mode::rate:
+      return "rate";
+    case run_mode::bulk:
+      return "bulk";
+    case run_mode::idle:
+      return "idle";
   }
   return "?";
 }

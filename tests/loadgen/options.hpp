@@ -26,23 +26,23 @@ struct host_port {
 /// parse_options, so the rest of the program sees final values).
 struct options {
   run_mode mode = run_mode::agents;
-  std::optional<host_port> proxy;  ///< first hop; empty = straight to the target
-  host_port target;                ///< CONNECT authority, Host header and TLS SNI
-  std::string connect_to;          ///< target address when direct (default: resolve host)
-  std::uint64_t count = 0;         ///< agents / workers / tunnels
-  std::uint64_t body = 0;          ///< POST body bytes
-  double period_s = 6;             ///< agents: one POST per agent per period
-  double duration_s = 10;          ///< measurement window
-  double ramp_s = -1;              ///< spread of the tunnel set-ups before the window
-  double timeout_s = 30;           ///< per set-up / request, extended on progress
-  unsigned procs = 0;              ///< worker processes (0 = as many as descriptors need)
-  bool tls = true;                 ///< TLS session inside each tunnel
-  bool verify_idle = true;         ///< idle: one small request per tunnel at the end
-  bool resume = true;              ///< resume TLS sessions (as agents do) after the first
-  std::uint64_t max_pending = 256; ///< set-ups in progress per process (agents/idle/bulk)
-  std::string path = "/";          ///< request path
-  std::string cafile;              ///< verify the server against this CA (default: no check)
-  bool progress = false;           ///< progress lines on stderr once a second
+  std::optional<host_port> proxy;   ///< first hop; empty = straight to the target
+  host_port target;                 ///< CONNECT authority, Host header and TLS SNI
+  std::string connect_to;           ///< target address when direct (default: resolve host)
+  std::uint64_t count = 0;          ///< agents / workers / tunnels
+  std::uint64_t body = 0;           ///< POST body bytes
+  double period_s = 6;              ///< agents: one POST per agent per period
+  double duration_s = 10;           ///< measurement window
+  double ramp_s = -1;               ///< spread of the tunnel set-ups before the window
+  double timeout_s = 30;            ///< per set-up / request, extended on progress
+  unsigned procs = 0;               ///< worker processes (0 = as many as descriptors need)
+  bool tls = true;                  ///< TLS session inside each tunnel
+  bool verify_idle = true;          ///< idle: one small request per tunnel at the end
+  bool resume = true;               ///< resume TLS sessions (as agents do) after the first
+  std::uint64_t max_pending = 256;  ///< set-ups in progress per process (agents/idle/bulk)
+  std::string path = "/";           ///< request path
+  std::string cafile;               ///< verify the server against this CA (default: no check)
+  bool progress = false;            ///< progress lines on stderr once a second
 };
 
 /// Parses argv into `out`. Returns an error message, or "" on success; `help` is set

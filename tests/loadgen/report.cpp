@@ -78,13 +78,20 @@ bool histogram::parse(const std::string& text) {
 
 const char* to_string(error_kind k) {
   switch (k) {
-    case error_kind::connect: return "connect";
-    case error_kind::proxy: return "proxy";
-    case error_kind::tls: return "tls";
-    case error_kind::http: return "http";
-    case error_kind::closed: return "closed";
-    case error_kind::timeout: return "timeout";
-    case error_kind::count_: break;
+    case error_kind::connect:
+      return "connect";
+    case error_kind::proxy:
+      return "proxy";
+    case error_kind::tls:
+      return "tls";
+    case error_kind::http:
+      return "http";
+    case error_kind::closed:
+      return "closed";
+    case error_kind::timeout:
+      return "timeout";
+    case error_kind::count_:
+      break;
   }
   return "?";
 }
@@ -111,14 +118,14 @@ void stats::merge(const stats& o) {
 
 std::string stats::serialize() const {
   std::ostringstream out;
-  out << "connections " << connections << "\nestablished " << established << "\ntunnels "
-      << tunnels << "\nhandshakes " << handshakes << "\nresumed " << resumed
-      << "\nrequests " << requests << "\nbytes " << bytes << "\nerrors";
+  out << "connections " << connections << "\nestablished " << established << "\ntunnels " << tunnels
+      << "\nhandshakes " << handshakes << "\nresumed " << resumed << "\nrequests " << requests
+      << "\nbytes " << bytes << "\nerrors";
   for (auto e : errors) out << ' ' << e;
   char w[64];
   std::snprintf(w, sizeof w, "%.6f", window_s);
-  out << "\nwindow " << w << "\nsetup " << setup.serialize() << "\nlatency "
-      << latency.serialize() << "\nend\n";
+  out << "\nwindow " << w << "\nsetup " << setup.serialize() << "\nlatency " << latency.serialize()
+      << "\nend\n";
   return out.str();
 }
 
@@ -193,9 +200,8 @@ double per_second(double n, double window) { return window > 0 ? n / window : 0;
 
 std::string to_json(const options& o, unsigned procs, const stats& s) {
   const double win = s.window_s;
-  const double rate = per_second(static_cast<double>(o.mode == run_mode::rate ? s.tunnels
-                                                                              : s.requests),
-                                 win);
+  const double rate =
+      per_second(static_cast<double>(o.mode == run_mode::rate ? s.tunnels : s.requests), win);
   // Microsoft sizes the OMS Gateway in agents; we count an agent as one 200 KiB upload
   // every 6 s, so bigger bodies or shorter periods are worth proportionally more agents.
   const double agent_eq = o.mode == run_mode::agents
@@ -209,13 +215,13 @@ std::string to_json(const options& o, unsigned procs, const stats& s) {
   }
   errs += "}";
   return std::string("{\"event\":\"result\",\"mode\":") + json_string(to_string(o.mode)) +
-         ",\"via\":" + json_string(o.proxy ? o.proxy->host + ":" + std::to_string(o.proxy->port)
-                                            : "direct") +
+         ",\"via\":" +
+         json_string(o.proxy ? o.proxy->host + ":" + std::to_string(o.proxy->port) : "direct") +
          ",\"target\":" + json_string(o.target.host + ":" + std::to_string(o.target.port)) +
          ",\"tls\":" + (o.tls ? "true" : "false") + ",\"procs\":" + std::to_string(procs) +
          ",\"connections\":" + std::to_string(s.connections) +
-         ",\"established\":" + std::to_string(s.established) +
-         ",\"window_s\":" + fixed(win) + ",\"tunnels\":" + std::to_string(s.tunnels) +
+         ",\"established\":" + std::to_string(s.established) + ",\"window_s\":" + fixed(win) +
+         ",\"tunnels\":" + std::to_string(s.tunnels) +
          ",\"handshakes\":" + std::to_string(s.handshakes) +
          ",\"resumed\":" + std::to_string(s.resumed) +
          ",\"requests\":" + std::to_string(s.requests) + ",\"bytes\":" + std::to_string(s.bytes) +

@@ -52,9 +52,9 @@ struct stats {
   std::uint64_t requests = 0;     ///< requests answered 2xx
   std::uint64_t bytes = 0;        ///< request bytes written inside the tunnels (window)
   std::array<std::uint64_t, static_cast<int>(error_kind::count_)> errors{};
-  double window_s = 0;            ///< measurement window actually run
-  histogram setup;                ///< connect() to tunnel usable (after TLS when on), us
-  histogram latency;              ///< scheduled send time to full response, us
+  double window_s = 0;  ///< measurement window actually run
+  histogram setup;      ///< connect() to tunnel usable (after TLS when on), us
+  histogram latency;    ///< scheduled send time to full response, us
 
   std::uint64_t error_total() const;
   void merge(const stats& other);

@@ -45,10 +45,10 @@ struct request_src {
 enum class state : std::uint8_t {
   closed,
   tcp_connecting,
-  proxy_send,   // writing CONNECT
-  proxy_recv,   // reading the proxy's answer
+  proxy_send,  // writing CONNECT
+  proxy_recv,  // reading the proxy's answer
   tls_handshake,
-  ready,        // tunnel usable, no request in flight
+  ready,  // tunnel usable, no request in flight
   req_send,
   resp_recv,
 };
@@ -59,20 +59,20 @@ struct conn {
   int fd = -1;
   SSL* ssl = nullptr;
   state st = state::closed;
-  std::uint32_t gen = 0;          // bumped on close: stale epoll events are ignored
-  std::uint64_t global = 0;       // index among all workers' connections
-  bool setup_reported = false;    // counted towards "every connection tried once"
-  nanos op_start = 0;             // set-up start, or the request's scheduled time
-  nanos deadline = 0;             // 0 = none
+  std::uint32_t gen = 0;        // bumped on close: stale epoll events are ignored
+  std::uint64_t global = 0;     // index among all workers' connections
+  bool setup_reported = false;  // counted towards "every connection tried once"
+  nanos op_start = 0;           // set-up start, or the request's scheduled time
+  nanos deadline = 0;           // 0 = none
   const request_src* req = nullptr;
-  std::uint64_t woff = 0;         // request bytes written
-  int pending = 0;                // length of an SSL_write to repeat after WANT_*
-  std::string head;               // proxy answer or response head being read
+  std::uint64_t woff = 0;  // request bytes written
+  int pending = 0;         // length of an SSL_write to repeat after WANT_*
+  std::string head;        // proxy answer or response head being read
   bool head_done = false;
   bool close_after = false;
   int status = 0;
   std::uint64_t body_left = 0;
-  bool post_due = false;          // a POST came due while the previous was in flight
+  bool post_due = false;  // a POST came due while the previous was in flight
   nanos due_at = 0;
 };
 
@@ -166,7 +166,9 @@ class worker {
   void scan_deadlines();
   void progress();
   void schedule(nanos at, std::uint32_t index, timer_kind k) { timers_.push({at, index, k}); }
-  std::uint32_t index_of(const conn& c) const { return static_cast<std::uint32_t>(&c - conns_.data()); }
+  std::uint32_t index_of(const conn& c) const {
+    return static_cast<std::uint32_t>(&c - conns_.data());
+  }
 
   const options& o_;
   const endpoint& hop_;
@@ -183,18 +185,18 @@ class worker {
   phase phase_ = phase::setup;
   nanos now_ = 0;
   nanos t_start_ = 0;
-  nanos t0_ = 0;       // window opens
-  nanos t_end_ = 0;    // window closes
+  nanos t0_ = 0;     // window opens
+  nanos t_end_ = 0;  // window closes
   nanos drain_cap_ = 0;
   nanos next_scan_ = 0;
   nanos next_progress_ = 0;
   std::uint64_t setup_pending_ = 0;
-  nanos last_setup_ = 0;       // last set-up that finished (either way) during setup
-  std::uint64_t connecting_ = 0;  // set-ups in progress
+  nanos last_setup_ = 0;               // last set-up that finished (either way) during setup
+  std::uint64_t connecting_ = 0;       // set-ups in progress
   std::deque<std::uint32_t> waiting_;  // connections waiting for a set-up slot
   std::deque<SSL_SESSION*> sessions_;  // resumable sessions, newest at the back
-  std::uint64_t busy_ = 0;     // connections with a request in flight
-  std::uint64_t verify_left_ = 0;  // closing requests not yet started (idle)
+  std::uint64_t busy_ = 0;             // connections with a request in flight
+  std::uint64_t verify_left_ = 0;      // closing requests not yet started (idle)
   bool sni_ = true;
   std::vector<char> scratch_ = std::vector<char>(256 * 1024);
 };
@@ -239,9 +241,10 @@ bool worker::init(std::string& error) {
   }
   const std::string auth = authority(o_.target);
   connect_req_ = "CONNECT " + auth + " HTTP/1.1\r\nHost: " + auth + "\r\n\r\n";
-  post_.blob = "POST " + o_.path + " HTTP/1.1\r\nHost: " + auth +
-               "\r\nContent-Type: application/octet-stream\r\nContent-Length: " +
-               std::to_string(o_.body) + "\r\n\r\n";
+  post_.blob =
+      "POST " + o_.path + " HTTP/1.1\r\nHost: " + auth +
+      "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(o_.body) +
+      "\r\n\r\n";
   post_.head_len = post_.blob.size();
   post_.total = post_.head_len + o_.body;
   fill_pattern(post_.blob, static_cast<std::size_t>(std::min<std::uint64_t>(o_.body, 1u << 20)));
@@ -367,8 +370,8 @@ void worker::drive(conn& c, std::uint32_t ev) {
         break;
       }
       case state::proxy_send: {
-        const ssize_t n = ::send(c.fd, connect_req_.data() + c.woff, connect_req_.size() - c.woff,
-                                 MSG_NOSIGNAL);
+        const ssize_t n =
+            ::send(c.fd, connect_req_.data() + c.woff, connect_req_.size() - c.woff, MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EAGAIN || errno == EWOULDBLOCK) return;
           fail(c, error_kind::proxy);
@@ -756,15 +759,14 @@ void worker::progress() {
   static const char* names[] = {"setup", "measure", "drain", "done"};
   std::uint64_t up = 0;
   for (const auto& c : conns_) up += c.st >= state::ready;
-  std::fprintf(stderr,
-               "loadgen[%d] %s: %llu/%llu up, %llu tunnels, %llu requests, %llu errors, %llu "
-               "in flight\n",
-               static_cast<int>(::getpid()), names[static_cast<int>(phase_)],
-               static_cast<unsigned long long>(up), static_cast<unsigned long long>(conns_.size()),
-               static_cast<unsigned long long>(st_.tunnels),
-               static_cast<unsigned long long>(st_.requests),
-               static_cast<unsigned long long>(st_.error_total()),
-               static_cast<unsigned long long>(busy_));
+  std::fprintf(
+      stderr,
+      "loadgen[%d] %s: %llu/%llu up, %llu tunnels, %llu requests, %llu errors, %llu "
+      "in flight\n",
+      static_cast<int>(::getpid()), names[static_cast<int>(phase_)],
+      static_cast<unsigned long long>(up), static_cast<unsigned long long>(conns_.size()),
+      static_cast<unsigned long long>(st_.tunnels), static_cast<unsigned long long>(st_.requests),
+      static_cast<unsigned long long>(st_.error_total()), static_cast<unsigned long long>(busy_));
 }
 
 void worker::run() {

@@ -262,6 +262,15 @@ TEST_F(PerfmonLog, FileMovedAwayByLogrotateIsRecreated) {
       std::string(k_gw01_utc_header) + "\"07/04/2025 09:05:00.000\",\"1\",\"0\",\"1\",\"0\"\r\n");
 }
 
+TEST_F(PerfmonLog, FileTruncatedByLogrotateCopytruncateGetsItsHeaderAgain) {
+  perfmon_log log(file_.string(), "GW01");
+  ASSERT_TRUE(log.append({1, 0, 1, 0}, at(2025, 7, 4, 9, 5, 0, 0)));
+  fs::resize_file(file_, 0);
+  ASSERT_TRUE(log.append({2, 0, 1, 0}, at(2025, 7, 4, 9, 5, 15, 0)));
+  EXPECT_EQ(read_all(file_), std::string(k_gw01_utc_header) +
+                                 "\"07/04/2025 09:05:15.000\",\"2\",\"0\",\"1\",\"0\"\r\n");
+}
+
 TEST_F(PerfmonLog, UnwritablePathIsAnErrorValueEveryTime) {
   perfmon_log missing_dir((dir_ / "no-such-dir" / "counters.csv").string(), "GW01");
   for (int i = 0; i < 2; ++i) {

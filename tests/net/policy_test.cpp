@@ -228,12 +228,12 @@ TEST(Policy, ValidatesAndNormalisesHostNamesBeforeMatching) {
   const auto p = policy_from(cfg);
   const std::string label63(63, 'a');
   // Trailing dot and case are normalised; the limits are RFC 1035's.
-  for (const std::string host : {std::string("A.Example.COM."), label63 + ".example.com",
+  for (const std::string& host : {std::string("A.Example.COM."), label63 + ".example.com",
                                  label63 + "." + label63 + "." + label63 + "." +
                                      std::string(61 - 12, 'b') + ".example.com"}) {
     EXPECT_EQ(check_destination(*p, host, 443).reason, deny_reason::none) << host;
   }
-  for (const std::string host :
+  for (const std::string& host :
        {std::string(64, 'a') + ".example.com", label63 + "." + label63 + "." + label63 + "." +
                                                    std::string(62 - 12, 'b') + ".example.com",
         std::string("a.example.com.."), std::string("a..example.com"), std::string("-a.example.com"),
