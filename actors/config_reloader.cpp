@@ -24,20 +24,6 @@ std::string sha256_prefix(const std::string& text) {
   return out;
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-    } else {
-      out += c;
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -78,7 +64,7 @@ std::string to_json(const reload_result& r) {
       r.ok ? "success" : "failure", r.changed ? "true" : "false", r.version, r.hash);
   for (std::size_t i = 0; i < r.errors.size(); ++i) {
     if (i) out += ',';
-    out += '"' + json_escape(r.errors[i]) + '"';
+    out += events::json_quote(r.errors[i]);
   }
   return out + "]}";
 }

@@ -58,65 +58,8 @@ void apply_perfmon(caf::stateful_actor<telemetry_state>* self) {
   sample_and_schedule(self);
 }
 
-/// Length of the valid UTF-8 sequence (RFC 3629 section 4) at s[i], 0 when the bytes
-/// there are not one (stray continuation byte, overlong form, surrogate, > U+10FFFF,
-/// truncated sequence).
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  const auto at = [&](std::size_t k) -> unsigned {
-    return i + k < s.size() ? static_cast<unsigned char>(s[i + k]) : 0x100u;
-  };
-  const auto cont = [&](std::size_t k, unsigned lo = 0x80, unsigned hi = 0xbf) {
-    return at(k) >= lo && at(k) <= hi;
-  };
-  const unsigned b = at(0);
-  if (b < 0x80) return 1;
-  if (b >= 0xc2 && b <= 0xdf) return cont(1) ? 2 : 0;
-  if (b == 0xe0) return cont(1, 0xa0) && cont(2) ? 3 : 0;
-  if ((b >= 0xe1 && b <= 0xec) || b == 0xee || b == 0xef) return cont(1) && cont(2) ? 3 : 0;
-  if (b == 0xed) return cont(1, 0x80, 0x9f) && cont(2) ? 3 : 0;
-  if (b == 0xf0) return cont(1, 0x90) && cont(2) && cont(3) ? 4 : 0;
-  if (b >= 0xf1 && b <= 0xf3) return cont(1) && cont(2) && cont(3) ? 4 : 0;
-  if (b == 0xf4) return cont(1, 0x80, 0x8f) && cont(2) && cont(3) ? 4 : 0;
-  return 0;
-}
-
 }  // namespace
 
-std::string json_quote(std::string_view text) {
-  std::string out;
-  out.reserve(text.size() + 2);
-  out += '"';
-  for (std::size_t i = 0; i < text.size();) {
-    const char c = text[i];
-    const std::size_t n = utf8_sequence(text, i);
-    if (n == 0) {  // JSON text must be UTF-8 (RFC 8259 section 8.1)
-      out += "\\ufffd";
-      ++i;
-      continue;
-    }
-    if (n > 1) {
-      out.append(text.substr(i, n));
-      i += n;
-      continue;
-    }
-    ++i;
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += fmt::format("\\u{:04x}", static_cast<unsigned>(static_cast<unsigned char>(c)));
-        } else {
-          out += c;
-        }
-    }
-  }
-  out += '"';
-  return out;
-}
 
 metrics::perfmon_sample read_oms_counters(const metrics::gateway_metrics& m) {
   metrics::perfmon_sample sample;

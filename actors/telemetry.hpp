@@ -15,6 +15,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
+#include "metrics/events.hpp"
 #include "metrics/perfmon.hpp"
 
 namespace omsgw::actors {
@@ -42,8 +43,7 @@ caf::behavior telemetry(caf::stateful_actor<telemetry_state>* self, services_ptr
 std::string status_json(const services& svc, const listener_status& ls,
                         const net::policy_snapshot& p, double uptime_s);
 
-/// `text` as a JSON string literal, quotes included (RFC 8259 section 7).
-std::string json_quote(std::string_view text);
+using events::json_quote;
 
 /// The four OMS counters as the metrics hold them now (Rejection Count is the sum of
 /// omsgw_rejections_total over every reason).

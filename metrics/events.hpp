@@ -64,6 +64,8 @@ bool admit(level lvl, id event, const context& ctx);
 /// Writes one event line unconditionally (after admit said yes).
 void write(level lvl, id event, const context& ctx, std::string_view message,
            std::initializer_list<field> fields = {});
+/// A JSON string literal of text (quotes included); invalid UTF-8 becomes U+FFFD.
+std::string json_quote(std::string_view text);
 /// Writes the summaries of flood windows that have ended and forgets those keys. init()
 /// starts a background worker that calls it every second, so a flood that stops still
 /// gets its summary; callable from anywhere, any time.
