@@ -3,6 +3,8 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
+#include <linux/filter.h>
+#include <sys/socket.h>
 
 namespace omsgw::net {
 namespace asio = boost::asio;
@@ -47,7 +49,14 @@ void acceptor::stop(std::function<void()> on_stopped) {
 
 void acceptor::accept_backlog() {
   // Closing a listening socket resets every connection still in its accept queue
-  // (the peer saw the handshake succeed): take them first.
+  // (the peer saw the handshake succeed): take them first. Before that, a socket
+  // filter that drops every packet stops the kernel from completing new handshakes on
+  // this socket, so no connection can slip into the queue between the last accept
+  // and the close: a client whose SYN is dropped retries and is then refused, as
+  // with any closed port (a load balancer sends it elsewhere).
+  static sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
+  sock_fprog prog{1, drop_all};
+  ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
   error_code ec;
   acceptor_.non_blocking(true, ec);
   while (!ec) {
