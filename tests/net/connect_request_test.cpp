@@ -1,3 +1,4 @@
+#include "tests/net/split_feed.hpp"
 #include "net/connect_request.hpp"
 
 #include <gtest/gtest.h>
@@ -15,22 +16,11 @@ constexpr std::size_t small_limit = 256;
 /// behind its CONNECT header without waiting for the 200.
 const std::string client_hello("\x16\x03\x01\x00\x31\x01\x00\x00\x2d\x03\x03\x00\x01\x02", 14);
 
-struct result {
-  request_outcome outcome;
-  std::string leftover;
-};
+using result = testing::fed_result<request_reader>;
 
 result feed_chunks(const std::string& bytes, const std::vector<std::size_t>& cuts,
                    std::size_t limit) {
-  request_reader reader(limit);
-  std::size_t start = 0;
-  request_outcome last;
-  for (std::size_t cut : cuts) {
-    last = reader.feed(bytes.data() + start, cut - start);
-    start = cut;
-  }
-  last = reader.feed(bytes.data() + start, bytes.size() - start);
-  return {last, reader.leftover()};
+  return testing::feed_chunks<request_reader>(bytes, cuts, limit);
 }
 
 void expect_same(const result& expected, const result& actual, const std::string& how) {

@@ -1,3 +1,4 @@
+#include "tests/net/split_feed.hpp"
 #include "net/proxy_protocol.hpp"
 
 #include <gtest/gtest.h>
@@ -16,22 +17,11 @@ using endpoint = boost::asio::ip::tcp::endpoint;
 const std::string signature("\x0D\x0A\x0D\x0A\x00\x0D\x0A\x51\x55\x49\x54\x0A", 12);
 const std::string http_request = "CONNECT ws1.ods.opinsights.azure.com:443 HTTP/1.1\r\n\r\n";
 
-struct result {
-  proxy_outcome outcome;
-  std::string leftover;
-};
+using result = testing::fed_result<proxy_header_reader>;
 
 result feed_chunks(const std::string& bytes, const std::vector<std::size_t>& cuts,
                    std::size_t limit) {
-  proxy_header_reader reader(limit);
-  std::size_t start = 0;
-  proxy_outcome last;
-  for (std::size_t cut : cuts) {
-    last = reader.feed(bytes.data() + start, cut - start);
-    start = cut;
-  }
-  last = reader.feed(bytes.data() + start, bytes.size() - start);
-  return {last, reader.leftover()};
+  return testing::feed_chunks<proxy_header_reader>(bytes, cuts, limit);
 }
 
 void expect_same(const result& expected, const result& actual, const std::string& how) {
