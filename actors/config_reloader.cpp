@@ -121,7 +121,6 @@ static reload_result apply_reload(caf::stateful_actor<config_reloader_state>* se
   const auto& old_cfg = *s.current.config;
   const auto& n = *next->config;
   if (n.listen.address != old_cfg.listen.address || n.listen.port != old_cfg.listen.port ||
-      n.listen.proxy_protocol != old_cfg.listen.proxy_protocol ||
       n.admin.address != old_cfg.admin.address || n.admin.port != old_cfg.admin.port) {
     OMSGW_EVENT(warn, info, events::context{},
                 "listen/admin settings changed: they take effect at the next restart");

@@ -8,6 +8,7 @@
 
 #include "actors/cli.hpp"
 #include "actors/gateway.hpp"
+#include "actors/relay.hpp"
 #include "config/loader.hpp"
 
 namespace {
@@ -87,6 +88,14 @@ int check_config(const args& a) {
       std::cerr << omsgw::config::format_error(path, e) << "\n";
     }
     std::cerr << result.errors.size() << " error(s) in " << path << "\n";
+    return 1;
+  }
+  // The relay password file is part of the configuration: the service refuses to
+  // start with one that is missing or readable by group/others, so say so here too.
+  const auto relay = omsgw::actors::load_relay_target(result.config->relay_proxy);
+  if (!relay.ok()) {
+    std::cerr << path << ": " << relay.key << ": " << relay.error << "\n";
+    std::cerr << "1 error(s) in " << path << "\n";
     return 1;
   }
   std::cout << path << ": valid\n";

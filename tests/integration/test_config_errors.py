@@ -67,3 +67,18 @@ def test_bad_reload_keeps_running_configuration(tmp_path):
         assert g.proc.poll() is None
     finally:
         assert g.stop() == 0
+
+
+def test_check_config_refuses_a_relay_password_file_others_can_read(tmp_path):
+    pw = tmp_path / "relay.pw"
+    pw.write_text("s3cret-relay-pass\n")
+    os.chmod(pw, 0o644)
+    path = write(tmp_path, "relay_proxy:\n  address: http://127.0.0.1:3128\n"
+                           f"  username: gw\n  password_file: {pw}\n")
+    r = subprocess.run([BIN, "check-config", "--config", path], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "relay_proxy.password_file" in r.stderr and "0644" in r.stderr
+    assert "s3cret-relay-pass" not in r.stdout + r.stderr
+    os.chmod(pw, 0o600)
+    r = subprocess.run([BIN, "check-config", "--config", path], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
