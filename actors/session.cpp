@@ -161,7 +161,6 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.dest = dest_text(out.host, out.port);
         s.request_at = clock_type::now();
         s.svc->metrics->connect_requests.Increment();
-        OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
         self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
             .then(
                 [=](const policy_answer& answer) {
@@ -183,6 +182,9 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                                   "destination {} not allowed (report mode: let through)",
                                   v.reason == net::deny_reason::port ? "port" : "host");
                   }
+                  // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
+                  // refused one logs only its 105 (which the flood limiter summarises).
+                  OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
                   open_upstream();
                 },
                 [=](const caf::error& err) {
