@@ -52,9 +52,7 @@ std::uint64_t raise_nofile_and_capacity() {
 }
 
 std::string endpoint_text(const net::tcp::endpoint& ep) {
-  const auto a = net::display_address(ep.address());
-  return (ep.address().is_v6() && a.find(':') != std::string::npos ? "[" + a + "]" : a) + ":" +
-         std::to_string(ep.port());
+  return net::display_endpoint(ep.address(), ep.port());
 }
 
 }  // namespace
@@ -170,6 +168,14 @@ int run_gateway(const run_options& options) {
   auto reloader_slot = std::make_shared<caf::actor>(
       sys->spawn<caf::detached>(config_reloader, path, *initial, store, shared_svc, relays,
                                 initial_relay.target));
+  // Every long-lived actor, stopped together (the listener stops its sessions).
+  auto stop_actors = [&] {
+    for (const caf::actor& a : {lst, tele, caf::actor_cast<caf::actor>(store),
+                                caf::actor_cast<caf::actor>(relays), *reloader_slot}) {
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+    }
+    unregister_relay(*sys);
+  };
 
   // Asks an actor from a non-actor thread without blocking it: a one-shot actor
   // waits for the answer and hands it to the admin server's reply function.
@@ -208,12 +214,7 @@ int run_gateway(const run_options& options) {
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",
                 cfg.admin.address, cfg.admin.port, e.what());
-    caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
-    unregister_relay(*sys);
-    caf::anon_send_exit(relays, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
+    stop_actors();
     *reloader_slot = nullptr;
     sys->await_all_actors_done();
     acc.reset();
@@ -295,12 +296,7 @@ int run_gateway(const run_options& options) {
     boost::system::error_code ignored;
     signals.cancel(ignored);
   }
-  caf::anon_send_exit(lst, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(tele, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(store, caf::exit_reason::user_shutdown);
-  unregister_relay(*sys);
-  caf::anon_send_exit(relays, caf::exit_reason::user_shutdown);
-  caf::anon_send_exit(*reloader_slot, caf::exit_reason::user_shutdown);
+  stop_actors();
   sys->await_all_actors_done();
   work.reset();
   // Anything still pending (a lingering refusal) gets a moment, then is cut.

@@ -27,9 +27,7 @@ void admit(caf::stateful_actor<listener_state>* self, std::shared_ptr<net::conne
   auto& s = self->state;
   const auto& cfg = *s.snapshot->config;
   const auto addr = net::display_address(conn->client().address());
-  const std::string client_text = addr.find(':') != std::string::npos
-                                      ? "[" + addr + "]:" + std::to_string(conn->client().port())
-                                      : addr + ":" + std::to_string(conn->client().port());
+  const std::string client_text = net::authority_text(addr, conn->client().port());
   events::context ctx{conn->id(), client_text, {}};
   if (!net::client_allowed(*s.snapshot, conn->client().address())) {
     const auto idx = static_cast<std::size_t>(net::deny_reason::client);

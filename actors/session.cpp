@@ -41,14 +41,7 @@ class observer final : public net::connection_observer {
 };
 
 std::string endpoint_text(const net::tcp::endpoint& ep) {
-  const auto addr = net::display_address(ep.address());
-  if (addr.find(':') != std::string::npos) return "[" + addr + "]:" + std::to_string(ep.port());
-  return addr + ":" + std::to_string(ep.port());
-}
-
-std::string dest_text(const std::string& host, std::uint16_t port) {
-  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
-  return host + ":" + std::to_string(port);
+  return net::display_endpoint(ep.address(), ep.port());
 }
 
 net::deny_reason reason_for(net::tls::reject_reason r) {
@@ -158,7 +151,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         }
         s.host = out.host;
         s.port = out.port;
-        s.dest = dest_text(out.host, out.port);
+        s.dest = net::authority_text(out.host, out.port);
         s.request_at = clock_type::now();
         s.svc->metrics->connect_requests.Increment();
         self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)

@@ -199,4 +199,20 @@ const char* to_string(address_class c) {
 
 std::string display_address(const ip_address& addr) { return unmap(addr).to_string(); }
 
+std::string authority_text(std::string_view host, std::uint16_t port) {
+  std::string out;
+  out.reserve(host.size() + 8);
+  const bool v6 = host.find(':') != std::string_view::npos;
+  if (v6) out += '[';
+  out += host;
+  if (v6) out += ']';
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+std::string display_endpoint(const ip_address& addr, std::uint16_t port) {
+  return authority_text(display_address(addr), port);
+}
+
 }  // namespace omsgw::net

@@ -4,6 +4,7 @@
 /// gateway must not connect to (SSRF guard). No sockets.
 
 #include <boost/asio/ip/address.hpp>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,5 +49,11 @@ const char* to_string(address_class c);
 
 /// The address as the gateway logs it: IPv4-mapped IPv6 shown as plain IPv4.
 std::string display_address(const ip_address& addr);
+
+/// "host:port" in authority form (RFC 3986 3.2.2): an IPv6 literal goes in brackets.
+std::string authority_text(std::string_view host, std::uint16_t port);
+
+/// authority_text(display_address(addr), port): how log lines show an endpoint.
+std::string display_endpoint(const ip_address& addr, std::uint16_t port);
 
 }  // namespace omsgw::net
