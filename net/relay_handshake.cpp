@@ -1,5 +1,7 @@
 #include "net/relay_handshake.hpp"
 
+#include "net/address.hpp"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -22,18 +24,6 @@ using boost::system::error_code;
 
 namespace {
 
-std::string authority(std::string_view host, std::uint16_t port) {
-  const bool v6 = host.find(':') != std::string_view::npos;
-  std::string out;
-  out.reserve(host.size() + 8);
-  if (v6) out += '[';
-  out += host;
-  if (v6) out += ']';
-  out += ':';
-  out += std::to_string(port);
-  return out;
-}
-
 /// A relay's reason phrase goes into our logs: keep printable ASCII, and not much.
 std::string printable(std::string_view text) {
   constexpr std::size_t max_reason = 80;
@@ -46,7 +36,7 @@ std::string printable(std::string_view text) {
 
 }  // namespace
 
-std::string relay_target::display() const { return authority(host, port); }
+std::string relay_target::display() const { return authority_text(host, port); }
 
 std::optional<relay_target> parse_relay_address(std::string_view address) {
   constexpr std::string_view scheme = "http://";
@@ -76,7 +66,7 @@ std::string basic_authorization(std::string_view user, std::string_view password
 
 std::string relay_connect_request(const relay_target& relay, std::string_view host,
                                   std::uint16_t port) {
-  const std::string target = authority(host, port);
+  const std::string target = authority_text(host, port);
   std::string req = "CONNECT " + target + " HTTP/1.1\r\nHost: " + target + "\r\n";
   if (!relay.authorization.empty()) {
     req += "Proxy-Authorization: " + relay.authorization + "\r\n";
@@ -218,7 +208,7 @@ void async_relay_handshake(asio::ip::tcp::socket& socket, const relay_target& re
 std::string describe(const relay_target& relay, std::string_view host, std::uint16_t port,
                      const relay_answer& answer) {
   const std::string prefix = "relay " + relay.display();
-  const std::string target = authority(host, port);
+  const std::string target = authority_text(host, port);
   switch (answer.status) {
     case relay_status::established:
       return prefix + " opened a tunnel to " + target;
