@@ -16,6 +16,7 @@ acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_
       strand_(asio::make_strand(ioc)),
       acceptor_(strand_),
       pause_timer_(strand_),
+      drain_timer_(strand_),
       on_accept_(std::move(on_accept)),
       on_error_(std::move(on_error)),
       emfile_pause_(emfile_pause) {
@@ -36,27 +37,42 @@ void acceptor::start() {
 void acceptor::stop(std::function<void()> on_stopped) {
   asio::post(strand_, [self = shared_from_this(), done = std::move(on_stopped)]() mutable {
     if (done) self->on_stopped_.push_back(std::move(done));
-    if (!self->stopped_) {
-      self->stopped_ = true;
-      self->pause_timer_.cancel();
-      self->accept_backlog();
-      error_code ignored;
-      self->acceptor_.close(ignored);  // aborts a pending async_accept
+    if (self->state_ == state::closed) {
+      if (!self->accept_pending_) self->finish_stop();
+      return;
     }
-    if (!self->accept_pending_) self->finish_stop();
+    if (self->state_ == state::draining) return;  // the drain timer finishes it
+    self->state_ = state::draining;
+    self->pause_timer_.cancel();
+    self->refuse_new_handshakes();
+    self->accept_backlog();
+    if (!self->accept_pending_) self->do_accept();  // e.g. stopped while paused on EMFILE
+    self->drain_timer_.expires_after(k_handshake_grace);
+    self->drain_timer_.async_wait([self](const error_code&) { self->close_listener(); });
   });
 }
 
-void acceptor::accept_backlog() {
-  // Closing a listening socket resets every connection still in its accept queue
-  // (the peer saw the handshake succeed): take them first. Before that, a socket
-  // filter that drops every packet stops the kernel from completing new handshakes on
-  // this socket, so no connection can slip into the queue between the last accept
-  // and the close: a client whose SYN is dropped retries and is then refused, as
-  // with any closed port (a load balancer sends it elsewhere).
-  static sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-  sock_fprog prog{1, drop_all};
+void acceptor::refuse_new_handshakes() {
+  // Closing a listening socket resets every connection still in its accept queue or
+  // half-way through its handshake (the peer may already see it established). So the
+  // kernel is first told to drop new connection requests: a socket filter drops every
+  // segment that carries SYN without ACK (offset 13 of the TCP header, which is where a
+  // TCP socket filter starts). Final ACKs of handshakes already under way still pass
+  // and land in the accept queue, which is emptied until k_handshake_grace has passed.
+  // A client whose SYN was dropped retries and is then refused, as with any closed
+  // port (a load balancer sends it elsewhere).
+  static sock_filter drop_syn[] = {
+      BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13),
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x10, 2, 0),  // ACK set: keep
+      BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, 0x02, 0, 1),  // SYN without ACK: drop
+      BPF_STMT(BPF_RET | BPF_K, 0),
+      BPF_STMT(BPF_RET | BPF_K, 0xffffffffU),
+  };
+  sock_fprog prog{static_cast<unsigned short>(sizeof drop_syn / sizeof drop_syn[0]), drop_syn};
   ::setsockopt(acceptor_.native_handle(), SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof prog);
+}
+
+void acceptor::accept_backlog() {
   error_code ec;
   acceptor_.non_blocking(true, ec);
   while (!ec) {
@@ -66,6 +82,15 @@ void acceptor::accept_backlog() {
   }
 }
 
+void acceptor::close_listener() {
+  if (state_ == state::closed) return;
+  accept_backlog();
+  state_ = state::closed;
+  error_code ignored;
+  acceptor_.close(ignored);  // aborts a pending async_accept, whose handler finishes
+  if (!accept_pending_) finish_stop();
+}
+
 void acceptor::finish_stop() {
   auto callbacks = std::move(on_stopped_);
   on_stopped_.clear();
@@ -73,7 +98,7 @@ void acceptor::finish_stop() {
 }
 
 void acceptor::do_accept() {
-  if (stopped_) return;
+  if (state_ == state::closed) return;
   accept_pending_ = true;
   acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec,
                                                                               tcp::socket socket) {
@@ -82,7 +107,7 @@ void acceptor::do_accept() {
     if (!ec) {
       self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
     }
-    if (self->stopped_) return self->finish_stop();
+    if (self->state_ == state::closed) return self->finish_stop();
     if (ec == asio::error::operation_aborted) return;
     if (ec) {
       const int e = ec.value();

@@ -29,30 +29,41 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
            error_handler on_error, std::chrono::milliseconds emfile_pause);
 
   tcp::endpoint local_endpoint() const { return local_; }
+  /// The listening socket, for socket options (tests use it to hold handshakes open).
+  int native_handle() { return acceptor_.native_handle(); }
   void start();
   /// Stops accepting and closes the listening socket (idempotent, any thread).
   /// Connections the kernel already completed (the accept queue, an accept racing
   /// with the stop) are still handed to on_accept, not reset: a draining gateway
   /// refuses new connections at TCP level (a load balancer retries those elsewhere)
-  /// but never drops one it accepted. on_stopped, if given, runs on an I/O thread
+  /// but never drops one it accepted, including handshakes under way when it stopped
+  /// (served for k_handshake_grace before the socket closes). on_stopped, if given, runs on an I/O thread
   /// after the last connection has been handed on.
   void stop(std::function<void()> on_stopped = {});
 
  private:
   void do_accept();
+  void refuse_new_handshakes();
   void accept_backlog();
+  void close_listener();
   void finish_stop();
+
+  /// How long a stopping acceptor keeps serving handshakes that were under way when
+  /// it stopped (their final ACK may still be in flight) before it closes.
+  static constexpr std::chrono::milliseconds k_handshake_grace{200};
+  enum class state { running, draining, closed };
 
   boost::asio::io_context& ioc_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   boost::asio::steady_timer pause_timer_;
+  boost::asio::steady_timer drain_timer_;
   accept_handler on_accept_;
   error_handler on_error_;
   std::chrono::milliseconds emfile_pause_;
   tcp::endpoint local_;
   std::uint64_t next_id_ = 0;
-  bool stopped_ = false;
+  state state_ = state::running;
   bool accept_pending_ = false;
   std::vector<std::function<void()>> on_stopped_;
 };

@@ -6,8 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <memory>
 #include <string>
 #include <vector>
@@ -74,6 +78,26 @@ TEST(Acceptor, ConnectionsQueuedWhileAcceptingAreServedBeforeStopCompletes) {
   f.ioc.run();
   EXPECT_EQ(f.accepted.size(), 8u);
   EXPECT_EQ(f.order.back(), "stopped");
+}
+
+TEST(Acceptor, StopServesAHandshakeThatCompletesAfterTheStop) {
+  // The race CI once hit: the client saw its handshake succeed, but the listener's final
+  // ACK had not arrived when the stop began. TCP_DEFER_ACCEPT makes the kernel hold such
+  // a connection half-open until the client's first data, so the race is deterministic:
+  // the data (and with it the handshake's completion) arrives after the stop began.
+  fixture f;
+  int defer_s = 5;
+  ASSERT_EQ(::setsockopt(f.acc->native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s,
+                         sizeof defer_s),
+            0);
+  tcp::socket client = f.connect_client();  // established on the client's side only
+  f.acc->stop([&] { f.order.push_back("stopped"); });
+  ASSERT_EQ(f.ioc.run_one(), 1u);  // the stop handler: new handshakes are refused now
+  asio::write(client, asio::buffer(std::string("CONNECT")));
+  f.ioc.run();
+  ASSERT_EQ(f.accepted.size(), 1u) << "a connection the client saw established was dropped";
+  EXPECT_EQ(f.order.back(), "stopped");
+  EXPECT_TRUE(f.refused());
 }
 
 TEST(Acceptor, SecondStopIsHarmlessAndStillCallsBack) {
