@@ -156,8 +156,8 @@ int run_gateway(const run_options& options) {
   };
 
   services_ptr shared_svc = svc;
-  auto store = sys->spawn(policy_store, policy);
-  auto relays = sys->spawn(relay, initial_relay.target);
+  auto store = sys->spawn(policy_store, policy, svc->generations);
+  auto relays = sys->spawn(relay, initial_relay.target, svc->generations);
   register_relay(*sys, relays);
   auto lst = sys->spawn(listener, acc, store, shared_svc, policy, request_stop);
   *listener_slot = lst;

@@ -56,7 +56,8 @@ void admit(caf::stateful_actor<listener_state>* self, std::shared_ptr<net::conne
     conn->reply_and_close(503);
     return;
   }
-  auto sess = self->spawn<caf::monitored>(session, conn, s.policy, s.svc, s.snapshot);
+  auto sess = self->spawn<caf::monitored>(session, conn, s.policy, s.svc,
+                                          route_view{s.snapshot, s.relay, s.relay_generation});
   s.sessions.emplace(sess.address(), addr);
   ++s.per_client[addr];
   ++s.active;
@@ -77,6 +78,13 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
   st.on_drained = std::move(on_drained);
   self->send(caf::actor_cast<caf::actor>(st.policy), subscribe_atom::value,
              caf::actor_cast<caf::actor>(self));
+  // The relay in force reaches sessions with their admission (route_view); without a
+  // relay actor every tunnel connects directly and generation 0 never changes.
+  if (auto relays = find_relay(self->home_system())) {
+    self->send(relays, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
+  } else {
+    st.relay_generation = 0;
+  }
 
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
@@ -134,6 +142,10 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
         maybe_drained(s);  // admission may have refused it (limits, clients.allow)
       },
       [=](update_atom, net::policy_ptr next) { self->state.snapshot = std::move(next); },
+      [=](update_atom, net::relay_ptr next, std::uint64_t generation) {
+        self->state.relay = std::move(next);
+        self->state.relay_generation = generation;
+      },
       [=](drain_atom, std::uint32_t timeout_s) {
         auto& s = self->state;
         if (s.draining) return;

@@ -13,6 +13,7 @@
 #include "actors/messages.hpp"
 #include "actors/policy_store.hpp"
 #include "actors/services.hpp"
+#include "actors/session.hpp"
 #include "net/acceptor.hpp"
 
 namespace omsgw::actors {
@@ -22,6 +23,8 @@ struct listener_state {
   policy_store_actor policy;
   services_ptr svc;
   net::policy_ptr snapshot;
+  net::relay_ptr relay;  ///< the relay actor's target in force, as last heard
+  std::uint64_t relay_generation = route_view::unknown_generation;
   std::unordered_map<std::string, std::uint32_t> per_client;  ///< client address -> live count
   std::unordered_map<caf::actor_addr, std::string> sessions;  ///< session -> client address
   std::uint64_t active = 0;

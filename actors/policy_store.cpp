@@ -3,8 +3,11 @@
 namespace omsgw::actors {
 
 policy_store_actor::behavior_type policy_store(
-    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial) {
+    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial,
+    std::shared_ptr<route_generations> generations) {
   self->state.current = std::move(initial);
+  self->state.generations = std::move(generations);
+  if (self->state.generations) self->state.generations->policy = self->state.current->version;
   return {
       [=](check_atom, const std::string& host, std::uint16_t port) {
         const auto& p = self->state.current;
@@ -13,6 +16,9 @@ policy_store_actor::behavior_type policy_store(
       [=](caf::get_atom) { return self->state.current; },
       [=](update_atom, net::policy_ptr next) {
         self->state.current = std::move(next);
+        // Published before the subscribers hear of it: a session holding the old
+        // snapshot sees the mismatch and asks here.
+        if (self->state.generations) self->state.generations->policy = self->state.current->version;
         for (auto& s : self->state.subscribers) caf::anon_send(s, update_atom::value, self->state.current);
       },
       [=](subscribe_atom, caf::actor who) {

@@ -7,6 +7,7 @@
 #include <caf/all.hpp>
 
 #include "actors/messages.hpp"
+#include "actors/services.hpp"
 
 namespace omsgw::actors {
 
@@ -18,11 +19,14 @@ using policy_store_actor = caf::typed_actor<
 
 struct policy_store_state {
   net::policy_ptr current;
+  std::shared_ptr<route_generations> generations;  ///< published version (may be null)
   std::vector<caf::actor> subscribers;
   static inline const char* name = "omsgw.policy_store";
 };
 
+/// generations, if given, gets the version of every snapshot put in force.
 policy_store_actor::behavior_type policy_store(
-    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial);
+    policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial,
+    std::shared_ptr<route_generations> generations = nullptr);
 
 }  // namespace omsgw::actors

@@ -134,10 +134,17 @@ relay_actor find_relay(caf::actor_system& sys) {
 void unregister_relay(caf::actor_system& sys) { sys.registry().erase(relay_atom::value); }
 
 relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self,
-                                 net::relay_ptr initial) {
+                                 net::relay_ptr initial,
+                                 std::shared_ptr<route_generations> generations) {
   self->state.current = std::move(initial);
+  self->state.generations = std::move(generations);
+  if (self->state.generations) self->state.generations->relay = self->state.generation;
   return {
       [=](caf::get_atom) { return self->state.current; },
+      [=](subscribe_atom, caf::actor who) {
+        self->state.subscribers.push_back(who);
+        caf::anon_send(who, update_atom::value, self->state.current, self->state.generation);
+      },
       [=](update_atom, net::relay_ptr next) {
         auto& current = self->state.current;
         if (same_relay(current, next)) return;
@@ -158,6 +165,10 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                       next->authorization.empty() ? "no authentication" : "Basic authentication");
         }
         current = std::move(next);
+        auto& st = self->state;
+        ++st.generation;
+        if (st.generations) st.generations->relay = st.generation;  // before subscribers hear
+        for (auto& s : st.subscribers) caf::anon_send(s, update_atom::value, current, st.generation);
       },
   };
 }

@@ -14,23 +14,32 @@
 
 #include <caf/all.hpp>
 #include <string>
+#include <vector>
 
 #include "actors/messages.hpp"
+#include "actors/services.hpp"
 #include "config/config.hpp"
 #include "net/relay_handshake.hpp"
 
 namespace omsgw::actors {
 
 using relay_actor = caf::typed_actor<caf::replies_to<caf::get_atom>::with<net::relay_ptr>,
-                                     caf::reacts_to<update_atom, net::relay_ptr>>;
+                                     caf::reacts_to<update_atom, net::relay_ptr>,
+                                     caf::reacts_to<subscribe_atom, caf::actor>>;
 
 struct relay_state {
   net::relay_ptr current;  ///< null: direct connections
+  std::uint64_t generation = 0;  ///< +1 per update; subscribers get it with the target
+  std::shared_ptr<route_generations> generations;  ///< published generation (may be null)
+  std::vector<caf::actor> subscribers;  ///< get (update_atom, relay_ptr, generation)
   static inline const char* name = "omsgw.relay";
 };
 
+/// generations, if given, gets the relay generation in force. Subscribers (the
+/// listener) get (update_atom, relay_ptr, generation) at once and on every update.
 relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self,
-                                 net::relay_ptr initial);
+                                 net::relay_ptr initial,
+                                 std::shared_ptr<route_generations> generations = nullptr);
 
 /// Makes the relay actor findable by sessions (find_relay).
 void register_relay(caf::actor_system& sys, const relay_actor& r);

@@ -77,16 +77,21 @@ net::tls::inspection_policy make_inspection_policy(const config::gateway_config&
   return p;
 }
 
+bool route_is_current(const route_view& view, const route_generations& in_force) {
+  return view.policy && view.relay_generation == in_force.relay.load(std::memory_order_acquire) &&
+         view.policy->version == in_force.policy.load(std::memory_order_acquire);
+}
+
 caf::behavior session(caf::stateful_actor<session_state>* self,
                       std::shared_ptr<net::connection> conn, policy_store_actor policy,
-                      services_ptr svc, net::policy_ptr admitted) {
+                      services_ptr svc, route_view admitted) {
   auto& st = self->state;
   st.conn = conn;
   st.policy = std::move(policy);
   st.svc = std::move(svc);
-  st.snapshot = std::move(admitted);
+  st.route = std::move(admitted);
+  st.snapshot = st.route.policy;
   st.client = endpoint_text(conn->client());
-  st.relays = find_relay(self->home_system());
   // Whatever ends this actor (normal end, error, shutdown) closes the connection.
   self->attach_functor([conn](const caf::error&) { conn->close(); });
   conn->set_observer(std::make_shared<observer>(caf::actor_cast<caf::actor>(self),
@@ -101,17 +106,19 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     self->state.conn->reply_and_close(status, std::move(headers));
     self->quit();
   };
-  // Connects upstream: through the relay in force at this moment, if any (asked now,
-  // so a relay change applies to the next tunnel at once), else directly.
-  auto open_upstream = [self, ctx, refuse] {
+  // Connects upstream: through the relay in force at this moment, if any, else
+  // directly. current: the admitted relay is still in force (no need to ask).
+  auto open_upstream = [self, ctx, refuse](bool current) {
     auto connect = [self](net::relay_ptr relay) {
       auto& s = self->state;
       s.relay = std::move(relay);
       s.conn->connect(s.host, s.port, s.snapshot,
                       std::chrono::seconds(s.snapshot->config->limits.connect_timeout_s), s.relay);
     };
-    if (!self->state.relays) return connect(nullptr);
-    self->request(self->state.relays, std::chrono::seconds(5), caf::get_atom::value)
+    if (current) return connect(self->state.route.relay);
+    auto relays = find_relay(self->home_system());
+    if (!relays) return connect(nullptr);
+    self->request(relays, std::chrono::seconds(5), caf::get_atom::value)
         .then([=](const net::relay_ptr& relay) { connect(relay); },
               [=](const caf::error& err) {
                 self->state.svc->metrics->errors.Increment();
@@ -119,6 +126,32 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                             caf::to_string(err));
                 refuse(503);
               });
+  };
+  // The policy's verdict on the request (made here or by the policy store).
+  auto decide = [self, ctx, refuse, open_upstream](const policy_answer& answer, bool current) {
+    auto& s2 = self->state;
+    s2.snapshot = answer.policy;
+    const auto& v = answer.verdict;
+    if (v.reason != net::deny_reason::none) {
+      const auto idx = static_cast<std::size_t>(v.reason);
+      if (v.enforce) {
+        s2.svc->metrics->count_rejection(idx);
+        OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", net::to_string(v.reason)}}),
+                      "destination {} not allowed",
+                      v.reason == net::deny_reason::port ? "port" : "host");
+        refuse(403);
+        return;
+      }
+      s2.svc->metrics->count_would_deny(idx);
+      OMSGW_EVENT_F(warn, not_allowed, ctx(),
+                    ({{"reason", net::to_string(v.reason)}, {"would_deny", "true"}}),
+                    "destination {} not allowed (report mode: let through)",
+                    v.reason == net::deny_reason::port ? "port" : "host");
+    }
+    // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
+    // refused one logs only its 105 (which the flood limiter summarises).
+    OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
+    open_upstream(current);
   };
 
   return {
@@ -154,38 +187,20 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.dest = net::authority_text(out.host, out.port);
         s.request_at = clock_type::now();
         s.svc->metrics->connect_requests.Increment();
+        if (route_is_current(s.route, *s.svc->generations)) {
+          // No reload since admission: the admitted snapshot is the one in force.
+          decide(policy_answer{net::check_destination(*s.snapshot, s.host, s.port), s.snapshot},
+                 true);
+          return;
+        }
         self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
-            .then(
-                [=](const policy_answer& answer) {
-                  auto& s2 = self->state;
-                  s2.snapshot = answer.policy;
-                  const auto& v = answer.verdict;
-                  if (v.reason != net::deny_reason::none) {
-                    const auto idx = static_cast<std::size_t>(v.reason);
-                    if (v.enforce) {
-                      s2.svc->metrics->count_rejection(idx);
-                      OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", net::to_string(v.reason)}}),
-                                    "destination {} not allowed", v.reason == net::deny_reason::port ? "port" : "host");
-                      refuse(403);
-                      return;
-                    }
-                    s2.svc->metrics->count_would_deny(idx);
-                    OMSGW_EVENT_F(warn, not_allowed, ctx(),
-                                  ({{"reason", net::to_string(v.reason)}, {"would_deny", "true"}}),
-                                  "destination {} not allowed (report mode: let through)",
-                                  v.reason == net::deny_reason::port ? "port" : "host");
-                  }
-                  // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
-                  // refused one logs only its 105 (which the flood limiter summarises).
-                  OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
-                  open_upstream();
-                },
-                [=](const caf::error& err) {
-                  self->state.svc->metrics->errors.Increment();
-                  OMSGW_EVENT(error, application_error, ctx(), "policy check failed: {}",
-                              caf::to_string(err));
-                  refuse(503);
-                });
+            .then([=](const policy_answer& answer) { decide(answer, false); },
+                  [=](const caf::error& err) {
+                    self->state.svc->metrics->errors.Increment();
+                    OMSGW_EVENT(error, application_error, ctx(), "policy check failed: {}",
+                                caf::to_string(err));
+                    refuse(503);
+                  });
       },
       [=](connected_atom, const net::tcp::endpoint& ep) {
         auto& s = self->state;

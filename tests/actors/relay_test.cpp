@@ -152,7 +152,8 @@ TEST(RelayActor, HandsOutTheTargetInForceAndSwapsItOnUpdate) {
   caf::actor_system sys{cfg};
   auto first = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://a:1"));
   auto second = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://b:2"));
-  auto r = sys.spawn(relay, net::relay_ptr(first));
+  auto gens = std::make_shared<route_generations>();
+  auto r = sys.spawn(relay, net::relay_ptr(first), gens);
   register_relay(sys, r);
   ASSERT_TRUE(find_relay(sys));
   caf::scoped_actor self{sys};
@@ -164,9 +165,27 @@ TEST(RelayActor, HandsOutTheTargetInForceAndSwapsItOnUpdate) {
     return out;
   };
   EXPECT_EQ(get(), first);
+  EXPECT_EQ(gens->relay.load(), 0u);
+  // A subscriber (the listener) hears the target in force at once, then every swap,
+  // each with the generation the relay actor publishes for sessions.
+  self->send(r, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
+  auto heard = [&] {
+    std::pair<net::relay_ptr, std::uint64_t> out;
+    self->receive([&](update_atom, const net::relay_ptr& p, std::uint64_t g) { out = {p, g}; },
+                  caf::after(std::chrono::seconds(5)) >> [] { ADD_FAILURE() << "no update"; });
+    return out;
+  };
+  EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(first), std::uint64_t{0}));
   self->send(r, update_atom::value, net::relay_ptr(second));
+  EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(second), std::uint64_t{1}));
   EXPECT_EQ(get(), second);  // same sender: the update is processed first
+  EXPECT_EQ(gens->relay.load(), 1u);
+  // An update to the same target changes nothing, so sessions keep their fast path.
+  self->send(r, update_atom::value, net::relay_ptr(std::make_shared<const net::relay_target>(*second)));
+  EXPECT_EQ(get(), second);
+  EXPECT_EQ(gens->relay.load(), 1u);
   self->send(r, update_atom::value, net::relay_ptr());
+  EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(), std::uint64_t{2}));
   EXPECT_EQ(get(), nullptr);
   unregister_relay(sys);
   EXPECT_FALSE(find_relay(sys));
