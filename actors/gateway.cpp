@@ -217,6 +217,7 @@ int run_gateway(const run_options& options) {
     stop_actors();
     *reloader_slot = nullptr;
     sys->await_all_actors_done();
+    work.reset();  // before its io_context goes
     acc.reset();
     ioc.reset();
     sys.reset();

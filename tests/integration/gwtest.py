@@ -5,6 +5,7 @@ test starts is stopped by the test (or its fixture) when it ends.
 """
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -20,8 +21,40 @@ SOURCE_DIR = os.environ.get("OMSGW_SOURCE_DIR",
                             os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
+def _ephemeral_range():
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low, high = (int(x) for x in f.read().split())
+            return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    s = socket.socket(family, socket.SOCK_STREAM)
+    """A port nothing listens on, chosen below the kernel's ephemeral range: a port
+    the kernel hands out (bind to 0) can be taken again at once as the source port of
+    some other test's outgoing connection (the load tests open thousands), and then a
+    gateway that binds it (on 0.0.0.0 especially) fails with EADDRINUSE. The port is
+    checked free on the wildcard and on loopback, for TCP."""
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        wildcard = "::" if family == socket.AF_INET6 else "0.0.0.0"
+        ok = True
+        for addr in {host, wildcard}:
+            s = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                s.bind((addr, port))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+            if not ok:
+                break
+        if ok:
+            return port
+    s = socket.socket(family, socket.SOCK_STREAM)  # fall back to the kernel's choice
     s.bind((host, 0))
     port = s.getsockname()[1]
     s.close()

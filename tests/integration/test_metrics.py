@@ -627,6 +627,26 @@ def test_non_loopback_admin_bind_logs_a_warning(tmp_path):
         assert g.stop() == 0, g.text()
 
 
+@pytest.mark.parametrize("which", ["admin", "listen"])
+def test_a_port_in_use_exits_1_with_event_400_not_a_crash(tmp_path, which):
+    # Once a crash (SIGSEGV at exit) when the admin port was taken: the I/O work guard
+    # outlived its io_context on that error path.
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    try:
+        port = busy.getsockname()[1]
+        cfg = base_config(port if which == "listen" else free_port(),
+                          admin={"address": "127.0.0.1",
+                                 "port": port if which == "admin" else free_port()})
+        g = Gateway(str(tmp_path / "gw"), cfg, wait=False)
+        assert g.proc.wait(30) == 1, g.text()
+        assert re.search(rf"event_id=400 .*cannot listen on {'admin ' if which == 'admin' else ''}"
+                         rf"127\.0\.0\.1:{port}", g.text()), g.text()
+    finally:
+        busy.close()
+
+
 def test_loopback_admin_bind_logs_no_warning(gw):
     gw.wait_event(101)
     assert not [l for l in gw.events(100) if "not loopback" in l]
