@@ -23,7 +23,6 @@ namespace omsgw::actors {
 using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
 using proxied_atom = caf::atom_constant<caf::atom("proxied")>;
 using request_atom = caf::atom_constant<caf::atom("request")>;
-using connected_atom = caf::atom_constant<caf::atom("connected")>;
 using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using inspected_atom = caf::atom_constant<caf::atom("inspected")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
@@ -103,7 +102,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::connect_failure_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::policy_answer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tcp::endpoint)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::proxy_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::reload_result)

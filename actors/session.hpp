@@ -1,7 +1,7 @@
 #pragma once
 /// \file
 /// One session actor per client connection. It owns the connection's control flow:
-/// request -> policy check -> connect -> tunnel -> close, logging the events and
+/// request -> policy check -> connect and relay -> close, logging the events and
 /// counting the metrics of each step. The bytes themselves never pass through it.
 
 #include <caf/all.hpp>
@@ -42,7 +42,6 @@ struct session_state {
   std::string dest;          ///< "host:port" once known
   std::string host;
   std::uint16_t port = 0;
-  std::chrono::steady_clock::time_point request_at;
   static inline const char* name = "omsgw.session";
 };
 

@@ -241,6 +241,7 @@ void connection::read_request(std::size_t header_limit, std::chrono::seconds tim
       const auto& out = self->reader_->feed(early.data(), early.size());
       if (out.status != request_status::need_more) {
         self->request_reported_ = true;
+        self->request_at_ = clock_type::now();
         self->timer_.cancel();
         if (self->observer_) self->observer_->on_request(out, false);
         return;
@@ -269,6 +270,7 @@ void connection::do_read_header() {
           return;
         }
         self->request_reported_ = true;
+        self->request_at_ = clock_type::now();
         self->timer_.cancel();
         if (self->observer_) self->observer_->on_request(out, false);
       });
@@ -333,11 +335,14 @@ void connection::drain_read() {
 
 // ---------------------------------------------------------------- connect phase
 
-void connection::connect(std::string host, std::uint16_t port, policy_ptr policy,
-                         std::chrono::seconds timeout, relay_ptr relay) {
+void connection::connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
+                                   std::chrono::seconds timeout, relay_ptr relay,
+                                   tunnel_options tunnel) {
   asio::post(ex_, [self = shared_from_this(), host = std::move(host), port,
-                   policy = std::move(policy), timeout, relay = std::move(relay)]() mutable {
-    if (self->closing_ || self->replying_) return;
+                   policy = std::move(policy), timeout, relay = std::move(relay),
+                   tunnel = std::move(tunnel)]() mutable {
+    if (self->closing_ || self->replying_ || self->tunnel_started_) return;
+    self->options_ = std::move(tunnel);
     self->host_ = std::move(host);
     self->port_ = port;
     self->policy_ = std::move(policy);
@@ -455,9 +460,7 @@ void connection::try_next_endpoint() {
       self->start_relay_handshake(ep);  // the deadline keeps running
       return;
     }
-    self->connect_done_ = true;
-    self->timer_.cancel();
-    if (self->observer_) self->observer_->on_connected(ep);
+    self->on_upstream_ready(ep);
   });
 }
 
@@ -480,9 +483,7 @@ void connection::start_relay_handshake(const tcp::endpoint& relay_endpoint) {
           return;
         }
         self->pending_to_client_ = std::move(answer.leftover);
-        self->connect_done_ = true;
-        self->timer_.cancel();
-        if (self->observer_) self->observer_->on_connected(relay_endpoint);
+        self->on_upstream_ready(relay_endpoint);
       });
 }
 
@@ -507,51 +508,59 @@ void connection::report_connect_failure(connect_failure why, std::string detail)
 
 // ---------------------------------------------------------------- tunnel phase
 
-void connection::start_tunnel(tunnel_options options) {
-  asio::post(ex_, [self = shared_from_this(), options = std::move(options)]() mutable {
-    if (self->closing_ || self->replying_ || self->tunnel_started_) return;
-    self->tunnel_started_ = true;
-    self->options_ = std::move(options);
-    const auto now = clock_type::now();
-    self->established_at_ = now;
-    self->last_activity_ = now;
-    self->last_flush_ = now;
-    if (self->options_.inspect) {
-      self->inspector_ = std::make_unique<tls::handshake_inspector>(*self->options_.inspect);
-      self->handshake_deadline_ = now + self->options_.handshake_timeout;
+void connection::on_upstream_ready(const tcp::endpoint& upstream) {
+  connect_done_ = true;
+  timer_.cancel();
+  upstream_endpoint_ = upstream;
+  start_tunnel();
+}
+
+void connection::start_tunnel() {
+  tunnel_started_ = true;
+  const auto now = clock_type::now();
+  established_at_ = now;
+  last_activity_ = now;
+  last_flush_ = now;
+  if (options_.inspect) {
+    inspector_ = std::make_unique<tls::handshake_inspector>(*options_.inspect);
+    handshake_deadline_ = now + options_.handshake_timeout;
+  }
+  if (reader_) {
+    pending_to_upstream_ = reader_->leftover();
+    reader_.reset();
+  }
+  header_buf_.reset();
+  halves_[0].reset(new half{client_socket_, upstream_socket_, nullptr});
+  halves_[1].reset(new half{upstream_socket_, client_socket_, nullptr});
+  arm_timer();
+  auto head = std::make_shared<std::string>("HTTP/1.1 200 Connection established\r\n\r\n");
+  if (!pending_to_client_.empty()) {
+    // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
+    // follow our 200, after the inspector has seen them.
+    const std::string early = std::move(pending_to_client_);
+    pending_to_client_.clear();
+    if (!inspect_chunk(1, reinterpret_cast<const std::uint8_t*>(early.data()), early.size())) {
+      return;
     }
-    if (self->reader_) {
-      self->pending_to_upstream_ = self->reader_->leftover();
-      self->reader_.reset();
-    }
-    self->header_buf_.reset();
-    self->halves_[0].reset(new half{self->client_socket_, self->upstream_socket_, nullptr});
-    self->halves_[1].reset(new half{self->upstream_socket_, self->client_socket_, nullptr});
-    self->arm_timer();
-    auto head = std::make_shared<std::string>("HTTP/1.1 200 Connection established\r\n\r\n");
-    if (!self->pending_to_client_.empty()) {
-      // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
-      // follow our 200, after the inspector has seen them.
-      const std::string early = std::move(self->pending_to_client_);
-      self->pending_to_client_.clear();
-      if (!self->inspect_chunk(1, reinterpret_cast<const std::uint8_t*>(early.data()),
-                               early.size())) {
-        return;
-      }
-      *head += early;
-      self->total_[1] += early.size();
-      self->unflushed_[1] += early.size();
-    }
-    asio::async_write(self->client_socket_, asio::buffer(*head),
-                      [self, head](const error_code& ec, std::size_t) {
-                        if (self->finished_) return;
-                        if (ec) {
-                          self->finish(io_failure(ec), ec.message());
-                          return;
-                        }
-                        self->start_relay();
-                      });
-  });
+    *head += early;
+    total_[1] += early.size();
+    unflushed_[1] += early.size();
+  }
+  asio::async_write(client_socket_, asio::buffer(*head),
+                    [self = shared_from_this(), head](const error_code& ec, std::size_t) {
+                      if (self->finished_) return;
+                      if (ec) {
+                        self->finish(io_failure(ec), ec.message());
+                        return;
+                      }
+                      if (self->observer_) {
+                        self->observer_->on_established(established_info{
+                            self->upstream_endpoint_, self->relay_, self->host_, self->port_,
+                            std::chrono::duration<double>(clock_type::now() - self->request_at_)
+                                .count()});
+                      }
+                      self->start_relay();
+                    });
 }
 
 void connection::start_relay() {

@@ -66,6 +66,15 @@ struct tunnel_options {
   bool enforce = true;  ///< false (mode: report): a TLS verdict is reported, never acted on
 };
 
+/// A tunnel that is up: the 200 has been written to the client.
+struct established_info {
+  tcp::endpoint upstream;  ///< the destination, or the relay proxy when there is one
+  relay_ptr relay;         ///< null: a direct connection
+  std::string host;        ///< the CONNECT destination
+  std::uint16_t port = 0;
+  double seconds = 0;      ///< request header complete to 200 written
+};
+
 /// Callbacks from a connection to its owner. Called on the connection's strand; an
 /// implementation must not block (the session forwards them as CAF messages).
 class connection_observer {
@@ -74,7 +83,8 @@ class connection_observer {
   /// The request header reached a terminal status, or the client went away / timed
   /// out first (then outcome.status is need_more and timed_out tells which).
   virtual void on_request(const request_outcome& outcome, bool timed_out) = 0;
-  virtual void on_connected(const tcp::endpoint& upstream) = 0;
+  /// The upstream connection is made and the 200 written; relaying starts now.
+  virtual void on_established(const established_info& info) = 0;
   virtual void on_connect_failed(connect_failure why, const std::string& detail) = 0;
   /// The TLS inspector reached a verdict (verified, reject or parse error), or, once,
   /// an alert ended the handshake before one (result.kind need_more, detail names it).
@@ -121,13 +131,12 @@ class connection : public std::enable_shared_from_this<connection> {
   /// trying each permitted address in turn within timeout. With a relay, connects to
   /// the relay instead and asks it for host:port (CONNECT); the relay resolves the
   /// name, so neither upstream.resolve nor the address check applies to it (an IP
-  /// literal destination is still checked). on_connected then gets the relay's
-  /// endpoint. The timeout covers the relay's answer too.
-  void connect(std::string host, std::uint16_t port, policy_ptr policy,
-               std::chrono::seconds timeout, relay_ptr relay = nullptr);
-
-  /// Sends "200 Connection established" and relays both ways until either side ends.
-  void start_tunnel(tunnel_options options);
+  /// literal destination is still checked). The timeout covers the relay's answer too.
+  /// Once connected it goes straight on (no round trip to the owner): sends
+  /// "200 Connection established", reports on_established, and relays both ways
+  /// under tunnel until either side ends. A failure reports on_connect_failed.
+  void connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
+                         std::chrono::seconds timeout, relay_ptr relay, tunnel_options tunnel);
 
   /// Closes both sockets (idempotent). A tunnel reports on_closed with reason shutdown.
   void close();
@@ -148,6 +157,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void start_relay_handshake(const tcp::endpoint& relay_endpoint);
   void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
   void add_candidate(const boost::asio::ip::address& addr, bool from_override);
+  void on_upstream_ready(const tcp::endpoint& upstream);
+  void start_tunnel();
   void start_relay();
   void pump(int dir);
   void on_readable(int dir, const boost::system::error_code& ec);
@@ -170,6 +181,7 @@ class connection : public std::enable_shared_from_this<connection> {
   tcp::resolver resolver_;
   std::uint64_t id_;
   tcp::endpoint client_;
+  tcp::endpoint upstream_endpoint_;  ///< connected to (the relay's, through a relay)
   std::shared_ptr<connection_observer> observer_;
 
   // request phase
@@ -179,6 +191,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::unique_ptr<request_reader> reader_;
   std::unique_ptr<char[]> header_buf_;
   bool request_reported_ = false;
+  std::chrono::steady_clock::time_point request_at_;  ///< when the header was complete
 
   // connect phase
   std::string host_;
