@@ -26,6 +26,7 @@
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
+#include "net/io_pool.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -111,8 +112,7 @@ int run_gateway(const run_options& options) {
   // threads. Never more busy threads than cores by default.
   const unsigned actor_threads = std::max(1u, io_threads / 2);
 
-  auto ioc = std::make_unique<asio::io_context>(static_cast<int>(io_threads));
-  auto work = asio::make_work_guard(*ioc);
+  auto io = std::make_unique<net::io_pool>(io_threads);
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads));
@@ -130,7 +130,7 @@ int run_gateway(const run_options& options) {
   try {
     const auto addr = asio::ip::make_address(cfg.listen.address);
     acc = std::make_shared<net::acceptor>(
-        *ioc, net::tcp::endpoint(addr, cfg.listen.port),
+        io->primary(), net::tcp::endpoint(addr, cfg.listen.port),
         [listener_slot](std::shared_ptr<net::connection> c) {
           caf::anon_send(*listener_slot, accepted_atom::value, std::move(c));
         },
@@ -139,7 +139,8 @@ int run_gateway(const run_options& options) {
           OMSGW_EVENT(error, application_error, events::context{}, "accept failed: {}{}",
                       ec.message(), paused ? " (pausing accept)" : "");
         },
-        std::chrono::milliseconds(100));
+        std::chrono::milliseconds(100),
+        [pool = io.get()]() -> asio::io_context& { return pool->next(); });
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on {}:{}: {}",
                 cfg.listen.address, cfg.listen.port, e.what());
@@ -209,7 +210,8 @@ int run_gateway(const run_options& options) {
     h.status = ask_status;
     h.reload = [ask_reload](metrics::reply_fn reply) { ask_reload("POST /reload", reply); };
     admin = std::make_unique<metrics::admin_server>(
-        *ioc, net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
+        io->primary(),
+        net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
         std::move(h));
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",
@@ -217,9 +219,8 @@ int run_gateway(const run_options& options) {
     stop_actors();
     *reloader_slot = nullptr;
     sys->await_all_actors_done();
-    work.reset();  // before its io_context goes
     acc.reset();
-    ioc.reset();
+    io.reset();
     sys.reset();
     events::flush();
     return 1;
@@ -234,7 +235,7 @@ int run_gateway(const run_options& options) {
   std::shared_ptr<config::file_watcher> watcher;
   if (!path.empty()) {
     watcher = std::make_shared<config::file_watcher>(
-        *ioc, path, [reloader_slot] {
+        io->primary(), path, [reloader_slot] {
           if (*reloader_slot) caf::anon_send(*reloader_slot, changed_atom::value);
         });
     if (auto ec = watcher->start()) {
@@ -247,7 +248,7 @@ int run_gateway(const run_options& options) {
 
   bool draining = false;
   // Owned by a pointer so teardown can destroy it before the io_context it uses.
-  auto signals_owner = std::make_unique<asio::signal_set>(*ioc, SIGINT, SIGTERM, SIGHUP);
+  auto signals_owner = std::make_unique<asio::signal_set>(io->primary(), SIGINT, SIGTERM, SIGHUP);
   auto& signals = *signals_owner;
   std::function<void(const boost::system::error_code&, int)> on_signal;
   on_signal = [&](const boost::system::error_code& ec, int sig) {
@@ -270,10 +271,7 @@ int run_gateway(const run_options& options) {
 
   acc->start();
   admin->start();
-  std::vector<std::thread> threads;
-  for (unsigned i = 0; i < io_threads; ++i) {
-    threads.emplace_back([&ioc] { ioc->run(); });
-  }
+  io->run();
   // Lifecycle events are written whatever log.level says.
   events::emit(events::level::info, events::id::started, events::context{}, "omsgw started",
                {{"listen", endpoint_text(acc->local_endpoint())},
@@ -299,20 +297,20 @@ int run_gateway(const run_options& options) {
   }
   stop_actors();
   sys->await_all_actors_done();
-  work.reset();
+  io->release_work();
   // Anything still pending (a lingering refusal) gets a moment, then is cut.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (!ioc->stopped() && net::connection::live_count() > 0 &&
+  while (!io->stopped() && net::connection::live_count() > 0 &&
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  ioc->stop();
-  for (auto& t : threads) t.join();
+  io->stop();
+  io->join();
   acc.reset();
   admin.reset();
   watcher.reset();
   signals_owner.reset();
-  ioc.reset();
+  io.reset();
   *listener_slot = nullptr;
   *reloader_slot = nullptr;
   sys.reset();

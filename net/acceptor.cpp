@@ -11,8 +11,9 @@ namespace asio = boost::asio;
 using boost::system::error_code;
 
 acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
-                   error_handler on_error, std::chrono::milliseconds emfile_pause)
-    : ioc_(ioc),
+                   error_handler on_error, std::chrono::milliseconds emfile_pause,
+                   context_picker pick)
+    : pick_(pick ? std::move(pick) : context_picker([&ioc]() -> asio::io_context& { return ioc; })),
       strand_(asio::make_strand(ioc)),
       acceptor_(strand_),
       pause_timer_(strand_),
@@ -76,7 +77,7 @@ void acceptor::accept_backlog() {
   error_code ec;
   acceptor_.non_blocking(true, ec);
   while (!ec) {
-    tcp::socket socket(asio::make_strand(ioc_));
+    tcp::socket socket(asio::make_strand(pick_()));
     acceptor_.accept(socket, ec);  // would_block once the queue is empty
     if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_));
   }
@@ -100,7 +101,7 @@ void acceptor::finish_stop() {
 void acceptor::do_accept() {
   if (state_ == state::closed) return;
   accept_pending_ = true;
-  acceptor_.async_accept(asio::make_strand(ioc_), [self = shared_from_this()](const error_code& ec,
+  acceptor_.async_accept(asio::make_strand(pick_()), [self = shared_from_this()](const error_code& ec,
                                                                               tcp::socket socket) {
     self->accept_pending_ = false;
     // An accept that completed while stop() was queued is served, not dropped.

@@ -22,11 +22,15 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   using accept_handler = std::function<void(std::shared_ptr<connection>)>;
   /// Called for accept errors (e.g. EMFILE) with the pause that follows.
   using error_handler = std::function<void(const boost::system::error_code&, bool paused)>;
+  /// Picks the io_context each accepted connection lives on (net::io_pool::next).
+  using context_picker = std::function<boost::asio::io_context&()>;
 
   /// Opens, binds and listens; throws boost::system::system_error on failure
-  /// (start-up only). An IPv6 wildcard listens dual-stack.
+  /// (start-up only). An IPv6 wildcard listens dual-stack. The listening socket
+  /// lives on ioc; accepted connections on the context pick() names (default: ioc).
   acceptor(boost::asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
-           error_handler on_error, std::chrono::milliseconds emfile_pause);
+           error_handler on_error, std::chrono::milliseconds emfile_pause,
+           context_picker pick = {});
 
   tcp::endpoint local_endpoint() const { return local_; }
   /// The listening socket, for socket options (tests use it to hold handshakes open).
@@ -53,7 +57,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   static constexpr std::chrono::milliseconds k_handshake_grace{200};
   enum class state { running, draining, closed };
 
-  boost::asio::io_context& ioc_;
+  context_picker pick_;
   boost::asio::strand<boost::asio::io_context::executor_type> strand_;
   tcp::acceptor acceptor_;
   boost::asio::steady_timer pause_timer_;

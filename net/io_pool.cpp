@@ -1,0 +1,51 @@
+#include "net/io_pool.hpp"
+
+#include <algorithm>
+
+namespace omsgw::net {
+
+io_pool::io_pool(unsigned threads) {
+  const unsigned n = std::max(1u, threads);
+  contexts_.reserve(n);
+  work_.reserve(n);
+  for (unsigned i = 0; i < n; ++i) {
+    // Hint 1: one thread runs this context (Asio keeps the locking that posts from
+    // other threads, such as the actors', need).
+    contexts_.push_back(std::make_unique<boost::asio::io_context>(1));
+    work_.push_back(boost::asio::make_work_guard(*contexts_.back()));
+  }
+}
+
+io_pool::~io_pool() {
+  stop();
+  join();
+}
+
+boost::asio::io_context& io_pool::next() {
+  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
+}
+
+void io_pool::run() {
+  for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
+}
+
+void io_pool::release_work() {
+  for (auto& w : work_) w.reset();
+}
+
+bool io_pool::stopped() const {
+  return std::all_of(contexts_.begin(), contexts_.end(), [](const auto& c) { return c->stopped(); });
+}
+
+void io_pool::stop() {
+  for (auto& c : contexts_) c->stop();
+}
+
+void io_pool::join() {
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+}  // namespace omsgw::net
