@@ -27,7 +27,8 @@ class observer final : public net::connection_observer {
   void on_established(const net::established_info& info) override {
     metrics_->connect_duration.Observe(info.seconds);
     if (!events::enabled(events::level::debug)) return;
-    const events::context ctx{id_, client_, net::authority_text(info.host, info.port)};
+    const std::string dest = net::authority_text(info.host, info.port);  // ctx views it
+    const events::context ctx{id_, client_, dest};
     if (info.relay) {
       OMSGW_EVENT(debug, info, ctx, "tunnel established through relay {} ({})",
                   info.relay->display(), endpoint_text(info.upstream));
