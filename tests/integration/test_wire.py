@@ -173,7 +173,9 @@ def test_request_and_tunnel_bytes_in_one_segment_are_forwarded(env, gw):
     assert status == 200
     got = head.split(b"\r\n\r\n", 1)[1]
     while len(got) < len(b"early bytes"):
-        got += s.recv(100)
+        chunk = s.recv(100)
+        assert chunk, f"tunnel closed after {got!r}"  # not a busy loop on a closed socket
+        got += chunk
     s.close()
     assert got == b"early bytes"
 
