@@ -1,16 +1,17 @@
 #pragma once
 /// \file
 /// The relay actor: owns the relay (upstream, corporate) proxy in force and hands it
-/// to sessions, which open their tunnels through it (net::connection::connect with a
-/// relay target). The config reloader builds each new target -- reading the password
-/// file is file I/O, so it happens there (detached) or at start-up, never here -- and
-/// sends it as (update_atom, relay_ptr). A new target applies to the next tunnel at
-/// once; established tunnels keep the connection they have. A null target means
-/// direct connections.
+/// out for new tunnels (net::connection::connect_and_relay with a relay target). The
+/// config reloader builds each new target -- reading the password file is file I/O, so
+/// it happens there (detached) or at start-up, never here -- and sends it as
+/// (update_atom, relay_ptr). A new target applies to the next tunnel at once;
+/// established tunnels keep the connection they have. A null target means direct
+/// connections.
 ///
-/// Sessions find the actor in the actor system's registry under relay_atom (it is a
-/// process-wide service, like the policy store, but spawned sessions get no extra
-/// constructor argument for it).
+/// Subscribers (the listener) get every target with its generation and hand it to the
+/// sessions they spawn; a session whose generation is no longer the one published in
+/// route_generations asks here instead (get_atom). The actor is registered under
+/// relay_atom (a process-wide service, like the policy store).
 
 #include <caf/all.hpp>
 #include <string>
@@ -41,7 +42,8 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                                  net::relay_ptr initial,
                                  std::shared_ptr<route_generations> generations = nullptr);
 
-/// Makes the relay actor findable by sessions (find_relay).
+/// Makes the relay actor findable (find_relay) by the listener, and by sessions after a
+/// relay swap.
 void register_relay(caf::actor_system& sys, const relay_actor& r);
 /// The registered relay actor, or an invalid handle (then: direct connections).
 relay_actor find_relay(caf::actor_system& sys);
