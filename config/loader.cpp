@@ -6,6 +6,8 @@
 
 #include "config/loader.hpp"
 
+#include "config/subject.hpp"
+
 #include <arpa/inet.h>
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
@@ -604,7 +606,15 @@ normaliser automation_region() {
 normaliser certificate_subject() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
-    return out.empty() ? std::string("must not be empty") : std::string();
+    if (out.empty()) return std::string("must not be empty");
+    // Kept as written (the CLI lists it so), but it must read as a subject: an entry
+    // that matches no certificate would refuse every agent.
+    if (canonical_subject(out).empty()) {
+      return std::string(
+          "is not a certificate subject: write CN=<name> (matches that common name) or a "
+          "whole subject such as CN=agent01,O=Contoso (README \"TLS inspection\")");
+    }
+    return std::string();
   };
 }
 

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "config/subject.hpp"
+
 namespace omsgw::net::tls {
 
 enum class verdict {
@@ -120,14 +122,9 @@ class handshake_inspector {
   bool server_hello_done_ = false;   ///< full TLS <= 1.2 handshake (not a resumption)
 };
 
-/// Canonicalises a configured allowed_client_certificates entry or a certificate's
-/// subject for comparison (rules at the top of tls_inspector.cpp). Empty on garbage.
-std::string canonical_subject(std::string_view subject);
-
-/// True when one of the configured `allowed` entries admits a certificate whose
-/// canonical subject is `cert_subject`: an entry that is only "CN=x" matches any subject
-/// with a CN of x; any other entry must equal the whole subject, in either RDN order.
-bool subject_allowed(const std::vector<std::string>& allowed, const std::string& cert_subject);
+/// Certificate subjects: canonical form and matching (config/subject.hpp).
+using config::canonical_subject;
+using config::subject_allowed;
 
 /// Malformed input or over a limit (a parse error, a handshake over max_handshake_bytes):
 /// refused in every mode, since `mode: report` only relaxes policy rules (SPEC.md).

@@ -658,6 +658,24 @@ TEST(ConfigLoader, ValidatesUpstreamResolveHostsAndAddresses) {
   EXPECT_TRUE(mentions(r.errors[3].message, "listed twice")) << r.errors[3].message;
 }
 
+TEST(ConfigLoader, RejectsAClientCertificateEntryThatIsNotASubject) {
+  // "agent01" (no "CN=") would match no certificate and so refuse every agent.
+  for (const char* bad : {"agent01", "CN=a\\", "CN=\"a", "=x", "1bad=x"}) {
+    const config_error e =
+        one_error(std::string("allowed_client_certificates:\n  - CN=a\n  - '") + bad + "'\n");
+    EXPECT_EQ(e.key, "allowed_client_certificates[1]") << bad;
+    EXPECT_EQ(e.line, 3) << bad;
+    EXPECT_TRUE(mentions(e.message, "is not a certificate subject")) << e.message;
+  }
+  const load_result r = parse_config(
+      "allowed_client_certificates: [\"CN=agent01\", \"cn = a, o = Contoso\", "
+      "\"commonName=b+OU=x\", \"2.5.4.3=c\"]\n");
+  EXPECT_TRUE(r.ok()) << dump(r);
+  // Kept as written: the CLI lists what the operator wrote.
+  ASSERT_TRUE(r.config);
+  EXPECT_EQ(r.config->allowed_client_certificates[1], "cn = a, o = Contoso");
+}
+
 TEST(ConfigLoader, RejectsEmptyClientCertificateSubject) {
   const config_error e = one_error("allowed_client_certificates: [\"CN=a\", \"  \"]");
   EXPECT_EQ(e.key, "allowed_client_certificates[1]");

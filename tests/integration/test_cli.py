@@ -309,6 +309,13 @@ def test_comments_survive_add_remove_and_set(tmp_path):
     assert ok("config", "get", "tls.min_version", config=path).strip() == "1.3"
     ok("allowed-client-cert", "remove", "CN=agent01, O=Contoso", config=path)
     assert ok("allowed-client-cert", "list", config=path) == ""
+    # Not a subject (no CN=): refused with the reason, the file untouched.
+    with open(path) as f:
+        before = f.read()
+    r = omsgw("allowed-client-cert", "add", "agent01", config=path)
+    assert r.returncode != 0 and "is not a certificate subject" in r.stderr, r.stderr
+    with open(path) as f:
+        assert f.read() == before
 
 
 def test_concurrent_adds_all_land(tmp_path):
