@@ -1,0 +1,246 @@
+/// \file
+/// `omsgw reload` and `omsgw status` (see cli_admin.hpp), over a small HTTP/1.1
+/// client for the admin endpoint.
+
+#include "actors/cli_admin.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/property_tree/json_parser.hpp>
+#include <boost/property_tree/ptree.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <iomanip>
+#include <sstream>
+
+#include "config/loader.hpp"
+
+namespace omsgw::actors::cli_detail {
+namespace {
+
+/// How long `reload` waits: the service answers after it has read and applied the
+/// file, which it bounds at 30 s itself.
+constexpr auto reload_timeout = std::chrono::seconds(35);
+constexpr auto status_timeout = std::chrono::seconds(10);
+
+struct http_answer {
+  int status = 0;
+  std::string body;
+  std::string error;  ///< transport failure (connect, timeout, malformed answer)
+};
+
+/// One request to the admin endpoint. Beast's operations run on a private
+/// io_context and the call blocks until they finish; the stream's expiry bounds the
+/// whole exchange, which Beast's purely synchronous calls cannot do.
+http_answer http_call(const std::string& host, std::uint16_t port, boost::beast::http::verb verb,
+                      const std::string& target, std::chrono::seconds timeout) {
+  namespace asio = boost::asio;
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  using tcp = asio::ip::tcp;
+  http_answer answer;
+  boost::system::error_code ec;
+  const auto address = asio::ip::make_address(host, ec);
+  if (ec) {
+    answer.error = "invalid admin address " + host;
+    return answer;
+  }
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, host);
+  req.set(http::field::user_agent, "omsgw-cli/" OMSGW_VERSION);
+  req.keep_alive(false);
+  req.prepare_payload();
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(1024 * 1024);
+  const auto fail = [&](const char* what, const boost::system::error_code& e) {
+    answer.error = std::string(what) + ": " +
+                   (e == beast::error::timeout ? std::string("timed out") : e.message());
+  };
+  stream.expires_after(timeout);
+  stream.async_connect(tcp::endpoint(address, port), [&](const boost::system::error_code& e) {
+    if (e) return fail("cannot connect", e);
+    http::async_write(stream, req, [&](const boost::system::error_code& e2, std::size_t) {
+      if (e2) return fail("cannot send the request", e2);
+      http::async_read(stream, buffer, parser,
+                       [&](const boost::system::error_code& e3, std::size_t) {
+                         if (e3) return fail("cannot read the answer", e3);
+                         answer.status = static_cast<int>(parser.get().result_int());
+                         answer.body = parser.get().body();
+                       });
+    });
+  });
+  ioc.run();
+  return answer;
+}
+
+/// admin.address/port read leniently from a file the loader rejects: the service
+/// still runs its previous configuration, and `reload` should reach it to hear why.
+void lenient_admin(const std::string& text, std::string& host, std::uint16_t& port) {
+  try {
+    const YAML::Node admin = YAML::Load(text)["admin"];
+    if (admin && admin["address"] && admin["address"].IsScalar()) {
+      host = admin["address"].Scalar();
+    }
+    if (admin && admin["port"] && admin["port"].IsScalar()) {
+      port = admin["port"].as<std::uint16_t>();
+    }
+  } catch (const std::exception&) {
+    // Unreadable YAML: the defaults stay.
+  }
+}
+
+/// The admin endpoint to talk to: admin.address/port, a wildcard address meaning
+/// the local host.
+bool admin_endpoint(const context& c, std::string& host, std::uint16_t& port) {
+  const cfg::gateway_config defaults;
+  host = defaults.admin.address;
+  port = defaults.admin.port;
+  std::string text;
+  std::string why;
+  const read_status rs = read_file(c.path, text, why);
+  if (rs == read_status::error || (rs == read_status::missing && c.explicit_path)) {
+    c.err << "omsgw: cannot read " << c.path << ": " << why << "\n";
+    return false;
+  }
+  if (rs == read_status::ok) {
+    const auto loaded = cfg::parse_config(text);
+    if (loaded.ok()) {
+      host = loaded.config->admin.address;
+      port = loaded.config->admin.port;
+    } else {
+      c.err << "omsgw: warning: " << c.path << " is invalid (" << loaded.errors.size()
+            << " error(s)); the service keeps its running configuration\n";
+      lenient_admin(text, host, port);
+    }
+  }
+  if (host == "0.0.0.0") host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  return true;
+}
+
+std::string url_of(const std::string& host, std::uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+std::optional<boost::property_tree::ptree> parse_json(const std::string& body) {
+  try {
+    std::istringstream in(body);
+    boost::property_tree::ptree tree;
+    boost::property_tree::read_json(in, tree);
+    return tree;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+int admin_request(const context& c, const cli_args& a, boost::beast::http::verb verb,
+                  const std::string& target, std::chrono::seconds timeout,
+                  const std::function<int(const http_answer&)>& handle) {
+  if (a.help) {
+    c.out << help_for(a.command);
+    return exit_ok;
+  }
+  if (!only_options(a, {}, c.err)) return exit_usage;
+  if (!a.positional.empty()) {
+    c.err << "omsgw " << a.command << ": takes no argument\n";
+    return exit_usage;
+  }
+  std::string host;
+  std::uint16_t port = 0;
+  if (!admin_endpoint(c, host, port)) return exit_failure;
+  const auto answer = http_call(host, port, verb, target, timeout);
+  if (!answer.error.empty()) {
+    c.err << "omsgw: cannot reach the admin endpoint " << url_of(host, port) << target << " ("
+          << answer.error << "); is the service running with " << c.path << "?\n";
+    return exit_failure;
+  }
+  return handle(answer);
+}
+
+std::string uptime_text(double seconds) {
+  auto s = static_cast<long long>(std::floor(seconds));
+  const long long d = s / 86400;
+  s %= 86400;
+  std::ostringstream out;
+  if (d > 0) out << d << "d ";
+  out << std::setfill('0') << std::setw(2) << s / 3600 << ":" << std::setw(2) << (s % 3600) / 60
+      << ":" << std::setw(2) << s % 60;
+  return out.str();
+}
+
+}  // namespace
+
+int reload(const context& c, const cli_args& a) {
+  return admin_request(
+      c, a, boost::beast::http::verb::post, "/reload", reload_timeout, [&](const http_answer& r) {
+        const auto json = parse_json(r.body);
+        if (!json || (r.status != 200 && r.status != 422)) {
+          c.err << "omsgw: reload: unexpected answer HTTP " << r.status << ": " << r.body << "\n";
+          return exit_failure;
+        }
+        const std::string version = json->get<std::string>("config_version", "?");
+        const std::string hash = json->get<std::string>("config_hash", "?");
+        if (r.status == 200 && json->get<std::string>("result", "") == "success") {
+          if (json->get<std::string>("changed", "false") == "true") {
+            c.out << "reloaded: configuration version " << version << " (hash " << hash
+                  << ") is active\n";
+          } else {
+            c.out << "reloaded: no change, configuration version " << version << " (hash " << hash
+                  << ") stays active\n";
+          }
+          return exit_ok;
+        }
+        c.err << "omsgw: reload refused; the running configuration (version " << version
+              << ", hash " << hash << ") stays:\n";
+        if (const auto errors = json->get_child_optional("errors")) {
+          for (const auto& e : *errors) c.err << "  " << e.second.get_value<std::string>() << "\n";
+        }
+        return exit_failure;
+      });
+}
+
+int status(const context& c, const cli_args& a) {
+  return admin_request(
+      c, a, boost::beast::http::verb::get, "/status", status_timeout, [&](const http_answer& r) {
+        const auto json = parse_json(r.body);
+        if (r.status != 200 || !json) {
+          c.err << "omsgw: status: unexpected answer HTTP " << r.status << ": " << r.body << "\n";
+          return exit_failure;
+        }
+        const auto get = [&](const char* key) { return json->get<std::string>(key, "?"); };
+        double uptime = 0;
+        try {
+          uptime = std::stod(get("uptime_seconds"));
+        } catch (const std::exception&) {
+        }
+        const auto row = [&](const char* label, const std::string& value) {
+          c.out << std::left << std::setw(28) << label << value << "\n";
+        };
+        row("version", get("version"));
+        row("uptime", uptime_text(uptime));
+        row("configuration", "version " + get("config_version") + ", hash " + get("config_hash"));
+        row("mode", get("mode") + (get("draining") == "true" ? " (draining)" : ""));
+        row("relay proxy", get("relay_proxy"));
+        row("capacity", get("capacity") + " connections");
+        row("Active Client Connection", get("active_client_connections"));
+        row("Connected Client", get("connected_clients"));
+        row("Error Count", get("error_count"));
+        row("Rejection Count", get("rejection_count"));
+        row("CONNECT requests", get("connect_requests"));
+        if (const auto file = json->get<std::string>("perfmon.csv_file", ""); !file.empty()) {
+          row("PerfMon counter log", file + " every " + get("perfmon.interval_s") + " s");
+        }
+        return exit_ok;
+      });
+}
+
+}  // namespace omsgw::actors::cli_detail
