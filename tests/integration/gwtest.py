@@ -7,12 +7,10 @@ import json
 import os
 import random
 import re
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import threading
 import time
 
@@ -137,6 +135,30 @@ class Certs:
         return key, crt
 
 
+def stop_process(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it has not exited within timeout seconds."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def read_until_closed(sock):
+    """Everything the peer sends until it closes (or resets) the connection."""
+    out = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return out
+        if not chunk:
+            return out
+        out += chunk
+
+
 def run(cmd, **kw):
     return subprocess.run(cmd, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
 
@@ -144,7 +166,10 @@ def run(cmd, **kw):
 class Nginx:
     """A real nginx serving HTTPS on loopback from a temp prefix."""
 
-    def __init__(self, directory, certs, port=None, body=b"hello from nginx\n"):
+    def __init__(self, directory, certs, port=None, body=b"hello from nginx\n",
+                 answer_any_method=False):
+        """answer_any_method: every request, POST with any body size included, gets a
+        small 200 ("ok") instead of the static page (the load generator POSTs)."""
         self.dir = directory
         self.port = port or free_port()
         os.makedirs(os.path.join(directory, "html"), exist_ok=True)
@@ -154,6 +179,8 @@ class Nginx:
         self.body = body
         conf = os.path.join(directory, "nginx.conf")
         user = "user root root;\n" if os.geteuid() == 0 else ""
+        any_method = ('\n    client_max_body_size 0;\n    location / { return 200 "ok"; }'
+                      if answer_any_method else "")
         with open(conf, "w") as f:
             f.write(f"""{user}worker_processes 1;
 pid {directory}/nginx.pid;
@@ -172,7 +199,7 @@ http {{
     server_name _;
     ssl_certificate {certs.server};
     ssl_certificate_key {certs.server_key};
-    root {directory}/html;
+    root {directory}/html;{any_method}
   }}
 }}
 """)
@@ -181,13 +208,7 @@ http {{
         wait_port("127.0.0.1", self.port)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 class Gateway:
@@ -301,16 +322,7 @@ def raw_request(gw_host, gw_port, data, timeout=10):
     s = socket.create_connection((gw_host, gw_port), timeout=timeout)
     try:
         s.sendall(data)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_until_closed(s)
     finally:
         s.close()
 

@@ -25,7 +25,8 @@ import time
 
 import pytest
 
-from gwtest import SOURCE_DIR, Gateway, base_config, free_port, recv_exact, wait_port
+from gwtest import (SOURCE_DIR, Gateway, base_config, free_port, recv_exact, stop_process,
+                    wait_port)
 
 TEMPLATE = os.path.join(SOURCE_DIR, "deploy", "haproxy", "omsgw.cfg")
 BACKEND = "omsgw_gateways"
@@ -210,13 +211,7 @@ class HAProxy:
         raise AssertionError(f"HAProxy did not mark {server} {status}: {self.stat()[server]}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 

@@ -8,55 +8,11 @@ import subprocess
 
 import pytest
 
-from gwtest import BIN, Certs, Gateway, base_config, free_port, wait_port
+from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port
 
 LOADGEN = os.environ.get("OMSGW_LOADGEN") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "tests", "loadgen", "omsgw-loadgen")
 TARGET = "allowed.test"
-
-
-class PostNginx:
-    """nginx answering every method (POST included) with a small 200 over TLS."""
-
-    def __init__(self, directory, certs):
-        self.dir = directory
-        self.port = free_port()
-        os.makedirs(os.path.join(directory, "logs"), exist_ok=True)
-        conf = os.path.join(directory, "nginx.conf")
-        user = "user root root;\n" if os.geteuid() == 0 else ""
-        with open(conf, "w") as f:
-            f.write(f"""{user}worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/logs/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-  access_log off;
-  client_body_temp_path {directory}/tmp_body;
-  proxy_temp_path {directory}/tmp_proxy;
-  fastcgi_temp_path {directory}/tmp_fcgi;
-  uwsgi_temp_path {directory}/tmp_uwsgi;
-  scgi_temp_path {directory}/tmp_scgi;
-  server {{
-    listen 127.0.0.1:{self.port} ssl;
-    ssl_certificate {certs.server};
-    ssl_certificate_key {certs.server_key};
-    client_max_body_size 0;
-    location / {{ return 200 "ok"; }}
-  }}
-}}
-""")
-        self.proc = subprocess.Popen(["nginx", "-p", directory, "-c", conf, "-g", "daemon off;"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        wait_port("127.0.0.1", self.port)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +20,7 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("loadgen")
     os.chmod(root, 0o755)
     certs = Certs(str(root / "certs"))
-    nginx = PostNginx(str(root / "nginx"), certs)
+    nginx = Nginx(str(root / "nginx"), certs, answer_any_method=True)
     cfg = base_config(free_port(), allowed_ports=[nginx.port], allowed_hosts=[TARGET],
                       tls={"inspect": True}, upstream={"resolve": {TARGET: "127.0.0.1"}},
                       log={"level": "warn"})

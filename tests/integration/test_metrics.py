@@ -15,12 +15,10 @@ import json
 import math
 import os
 import re
-import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -29,7 +27,7 @@ from datetime import datetime
 import pytest
 
 from gwtest import (Certs, EchoServer, Gateway, base_config, free_port, proxy_connect,
-                    raw_request, status_of, wait_port)
+                    raw_request, read_until_closed, status_of, stop_process)
 
 # Upper bounds on waits that normally end far sooner; never asserted as timings.
 WAIT_S = 15
@@ -312,13 +310,7 @@ scrape_configs:
             return f.read().decode("utf-8", "replace")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 20)
         self.log.close()
 
 
@@ -329,18 +321,6 @@ def open_tls_tunnel(gw, echo_port, ca):
     assert status == 200, head
     ctx = ssl.create_default_context(cafile=ca)
     return ctx.wrap_socket(s, server_hostname="allowed.test")
-
-
-def read_until_closed(s):
-    data = b""
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                return data
-            data += chunk
-    except ConnectionResetError:
-        return data
 
 
 def close_gracefully(t):

@@ -3,12 +3,11 @@ uses the address the PROXY header carries for clients.allow, limits and logs (is
 import os
 import socket
 import subprocess
-import time
 
 import pytest
 
-from gwtest import (EchoServer, Gateway, base_config, free_port, proxy_connect, raw_request,
-                    recv_exact, wait_port)
+from gwtest import (EchoServer, Gateway, base_config, free_port, raw_request, recv_exact,
+                    stop_process, wait_port)
 
 
 class HAProxy:
@@ -29,12 +28,7 @@ class HAProxy:
             wait_port("127.0.0.1", port)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop_process(self.proc)
 
 
 def connect_from(source_ip, port, target, timeout=10):
@@ -109,7 +103,7 @@ def test_header_must_arrive_within_header_timeout(setup):
 
 
 def test_local_command_uses_the_real_peer(setup):
-    gw, echo = setup["gw"], setup["echo"]
+    echo = setup["echo"]
     sig = b"\r\n\r\n\x00\r\nQUIT\n"
     local = sig + bytes([0x20, 0x00, 0x00, 0x00])
     s = socket.create_connection(("127.0.0.1", setup["gw_port"]), timeout=10)

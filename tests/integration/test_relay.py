@@ -9,12 +9,10 @@ refused, reload refused); switching the relay on and off by rewriting the config
 the password never appears in a log line, in /status or in CLI output.
 """
 import base64
-import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,7 +21,7 @@ import urllib.request
 import pytest
 
 from gwtest import (BIN, Certs, EchoServer, Gateway, Nginx, base_config, free_port, proxy_connect,
-                    recv_exact, wait_port)
+                    recv_exact, stop_process, wait_port)
 
 USER = "svc-omsgw"
 PASSWORD = "Pw-7f3a9c1e-relay"      # the secret that must never be printed
@@ -123,13 +121,7 @@ http_access deny all
         raise AssertionError(f"no squid access log line with {needles}: {self.log_lines()}")
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, 15)
         self.out.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

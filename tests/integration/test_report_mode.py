@@ -1,7 +1,5 @@
 """mode: report lets policy refusals through, logs them with would_deny=true and counts
 them; limits and malformed input still apply; switching modes is live (issue 10)."""
-import re
-import signal
 import time
 import urllib.request
 

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from gwtest import (Certs, EchoServer, Gateway, base_config, free_port, proxy_connect,
-                    wait_port)
+                    read_until_closed, stop_process, wait_port)
 
 # OpenSSL 3 refuses TLS 1.0/1.1 (SHA-1/MD5 signatures) above security level 0, on both ends.
 LEGACY = "DEFAULT@SECLEVEL=0"
@@ -44,13 +44,7 @@ class SServer:
         wait_port("127.0.0.1", self.port)
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.log.close()
 
 
@@ -119,16 +113,7 @@ def tunnel(gw, port, data, shut=False):
         s.sendall(data)
         if shut:
             s.shutdown(socket.SHUT_WR)
-        out = b""
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        return out
+        return read_until_closed(s)
     finally:
         s.close()
 

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from gwtest import (Certs, EchoServer, Gateway, Nginx, base_config, free_port, proxy_connect,
-                    raw_request, recv_exact, status_of, wait_port)
+                    raw_request, recv_exact, status_of)
 
 
 @pytest.fixture(scope="module")
