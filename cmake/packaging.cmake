@@ -4,7 +4,7 @@
 # strips the binary either way.
 #
 # Contents:
-#   /usr/bin/omsgw                         (install(TARGETS) in actors/, prefix /usr)
+#   /usr/bin/omsgw                         (install(TARGETS) in cli/, prefix /usr)
 #   /lib/systemd/system/omsgw.service      deploy/systemd/omsgw.service
 #   /etc/omsgw/omsgw.yaml                  deploy/omsgw.yaml, a dpkg conffile
 #   /usr/share/doc/omsgw/                  README.md, the HAProxy example
@@ -13,7 +13,7 @@
 # Absolute destinations: they are the same on every Debian system whatever the prefix
 # (Debian 12 still ships units in /lib/systemd/system).
 # Everything in the package is in install COMPONENT omsgw (the binary's rule is in
-# actors/CMakeLists.txt); other install rules (test tools) stay out of it.
+# cli/CMakeLists.txt); other install rules (test tools) stay out of it.
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/systemd/omsgw.service"
         DESTINATION /lib/systemd/system COMPONENT omsgw)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/omsgw.yaml"

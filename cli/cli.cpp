@@ -6,19 +6,19 @@
 /// parts they share -- reading the effective configuration and the locked
 /// read-modify-write of the file -- are in cli_support.cpp.
 
-#include "actors/cli.hpp"
+#include "cli/cli.hpp"
 
 #include <iomanip>
 #include <set>
 
-#include "actors/cli_admin.hpp"
-#include "actors/cli_config.hpp"
-#include "actors/cli_relay.hpp"
-#include "actors/cli_support.hpp"
+#include "cli/cli_admin.hpp"
+#include "cli/cli_config.hpp"
+#include "cli/cli_relay.hpp"
+#include "cli/cli_support.hpp"
 #include "config/loader.hpp"
 
-namespace omsgw::actors {
-namespace cli_detail {
+namespace omsgw::cli {
+namespace detail {
 
 // ---------------------------------------------------------------------------------
 // Help
@@ -109,9 +109,9 @@ void print_config_help(std::ostream& out) {
   }
 }
 
-}  // namespace cli_detail
+}  // namespace detail
 
-using namespace cli_detail;
+using namespace detail;
 
 std::string cli_command_of(const std::vector<std::string>& args) {
   return parse_args(args).command;
@@ -148,4 +148,4 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   return exit_usage;
 }
 
-}  // namespace omsgw::actors
+}  // namespace omsgw::cli

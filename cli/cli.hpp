@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-namespace omsgw::actors {
+namespace omsgw::cli {
 
 /// The command word of an argument list (without the program name): the first
 /// argument that is neither an option nor an option's value. "" when there is none.
@@ -27,4 +27,4 @@ const char* cli_usage();
 /// appear anywhere. Returns the exit code: 0 success, 1 failure, 2 usage error.
 int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
 
-}  // namespace omsgw::actors
+}  // namespace omsgw::cli

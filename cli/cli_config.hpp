@@ -1,11 +1,11 @@
 #pragma once
 /// \file
 /// The commands over settings: `config get|set`, the list commands `allowed-host`
-/// and `allowed-client-cert`, and `automation-hosts`. Internal to actors/cli*.cpp.
+/// and `allowed-client-cert`, and `automation-hosts`. Internal to cli/cli*.cpp.
 
-#include "actors/cli_support.hpp"
+#include "cli/cli_support.hpp"
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 
 /// `omsgw config get [KEY] | set KEY VALUE...`.
 int config_command(const context& c, const cli_args& a);
@@ -19,4 +19,4 @@ int allowed_client_cert_command(const context& c, const cli_args& a);
 /// `omsgw automation-hosts [REGION]`.
 int automation_hosts(const context& c, const cli_args& a);
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

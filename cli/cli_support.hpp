@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// What the management commands (cli.hpp) share; internal to actors/cli*.cpp. The
+/// What the management commands (cli.hpp) share; internal to cli/cli*.cpp. The
 /// parsed argument list, the command context, reading the effective configuration,
 /// and the locked read-modify-write of the file every changing command goes through.
 
@@ -15,7 +15,7 @@
 #include "config/config.hpp"
 #include "config/editor.hpp"
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 
 namespace cfg = omsgw::config;
 
@@ -114,4 +114,4 @@ const char* help_for(const std::string& command);
 /// The `config --help` text, with every key and its aliases.
 void print_config_help(std::ostream& out);
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

@@ -2,7 +2,7 @@
 /// The commands over settings (see cli_config.hpp). Changes go through edit_config,
 /// so the file is validated before it is replaced.
 
-#include "actors/cli_config.hpp"
+#include "cli/cli_config.hpp"
 
 #include <algorithm>
 #include <iomanip>
@@ -15,7 +15,7 @@
 #include "config/loader.hpp"
 #include "net/policy.hpp"
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 
 // ---------------------------------------------------------------------------------
 // config get / set
@@ -342,4 +342,4 @@ int automation_hosts(const context& c, const cli_args& a) {
   return exit_ok;
 }
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

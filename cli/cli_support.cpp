@@ -2,7 +2,7 @@
 /// What the management commands share (see cli_support.hpp): the argument parser,
 /// reading the configuration file, and the locked, atomic read-modify-write of it.
 
-#include "actors/cli_support.hpp"
+#include "cli/cli_support.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -16,7 +16,7 @@
 
 #include "config/loader.hpp"
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 
 // ---------------------------------------------------------------------------------
 // Arguments
@@ -340,4 +340,4 @@ change from_edit(const cfg::edit_result& r, std::string message) {
   return ch;
 }
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

@@ -2,7 +2,7 @@
 /// `omsgw relay-proxy` (see cli_relay.hpp). The password itself never passes through
 /// here: only the path of a file that only its owner can read.
 
-#include "actors/cli_relay.hpp"
+#include "cli/cli_relay.hpp"
 
 #include <sys/stat.h>
 
@@ -12,7 +12,7 @@
 #include <sstream>
 #include <utility>
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 namespace {
 
 /// A password file must be a regular file only its owner can read or write.
@@ -127,4 +127,4 @@ int relay_proxy(const context& c, const cli_args& a) {
   });
 }
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

@@ -2,7 +2,7 @@
 /// `omsgw reload` and `omsgw status` (see cli_admin.hpp), over a small HTTP/1.1
 /// client for the admin endpoint.
 
-#include "actors/cli_admin.hpp"
+#include "cli/cli_admin.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -20,7 +20,7 @@
 
 #include "config/loader.hpp"
 
-namespace omsgw::actors::cli_detail {
+namespace omsgw::cli::detail {
 namespace {
 
 /// How long `reload` waits: the service answers after it has read and applied the
@@ -243,4 +243,4 @@ int status(const context& c, const cli_args& a) {
       });
 }
 
-}  // namespace omsgw::actors::cli_detail
+}  // namespace omsgw::cli::detail

@@ -1,12 +1,12 @@
 // omsgw: the command-line entry point. It only parses the command and wires the
-// libraries; every behaviour lives in actors/, net/, config/ and metrics/.
+// libraries; every behaviour lives in cli/, actors/, net/, config/ and metrics/.
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
 
-#include "actors/cli.hpp"
+#include "cli/cli.hpp"
 #include "actors/gateway.hpp"
 #include "actors/relay.hpp"
 #include "config/loader.hpp"
@@ -20,7 +20,7 @@ void print_usage(std::ostream& out) {
          "  run [--threads N]                   run the gateway in the foreground\n"
          "  check-config                        validate the configuration, print errors with "
          "line/column\n"
-      << omsgw::actors::cli_usage()
+      << omsgw::cli::cli_usage()
       << "  version                             print the version\n"
          "\n"
          "Every command takes --config FILE anywhere among its arguments (default\n"
@@ -107,8 +107,8 @@ int check_config(const args& a) {
 int main(int argc, char** argv) {
   // The management commands have their own options (--all, --address, ...).
   const std::vector<std::string> all_args(argv + 1, argv + argc);
-  if (omsgw::actors::is_cli_command(omsgw::actors::cli_command_of(all_args))) {
-    return omsgw::actors::run_cli(all_args, std::cout, std::cerr);
+  if (omsgw::cli::is_cli_command(omsgw::cli::cli_command_of(all_args))) {
+    return omsgw::cli::run_cli(all_args, std::cout, std::cerr);
   }
   const args a = parse(argc, argv);
   if (!a.error.empty()) {
