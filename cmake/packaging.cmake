@@ -8,6 +8,7 @@
 #   /lib/systemd/system/omsgw.service      deploy/systemd/omsgw.service
 #   /etc/omsgw/omsgw.yaml                  deploy/omsgw.yaml, a dpkg conffile
 #   /usr/share/doc/omsgw/                  README.md, the HAProxy example
+#   /usr/share/doc/omsgw/examples/keepalived/  the VRRP pair (deploy/keepalived/), not active
 # Maintainer scripts: deploy/debian/{postinst,prerm,postrm}.
 
 # Absolute destinations: they are the same on every Debian system whatever the prefix
@@ -21,6 +22,16 @@ install(FILES "${PROJECT_SOURCE_DIR}/deploy/omsgw.yaml"
         PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/haproxy/omsgw.cfg"
         DESTINATION share/doc/omsgw/examples RENAME haproxy.cfg COMPONENT omsgw)
+# Examples only: nothing under /etc/keepalived or omsgw.service.d is installed.
+set(_omsgw_vrrp_examples share/doc/omsgw/examples/keepalived)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/keepalived.conf"
+              "${PROJECT_SOURCE_DIR}/deploy/keepalived/omsgw-vrrp.conf"
+              "${PROJECT_SOURCE_DIR}/deploy/keepalived/omsgw-vrrp.default"
+        DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/haproxy-pair/keepalived.conf"
+        DESTINATION ${_omsgw_vrrp_examples} RENAME keepalived-haproxy-pair.conf COMPONENT omsgw)
+install(PROGRAMS "${PROJECT_SOURCE_DIR}/deploy/keepalived/omsgw-vrrp"
+        DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
 if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")
   install(FILES "${PROJECT_SOURCE_DIR}/README.md" DESTINATION share/doc/omsgw COMPONENT omsgw)
 endif()
@@ -47,7 +58,7 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # what postinst uses to create the service user.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
-set(CPACK_DEBIAN_PACKAGE_SUGGESTS "haproxy, prometheus")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "haproxy, keepalived, nftables, curl, prometheus")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles"
     "${PROJECT_SOURCE_DIR}/deploy/debian/postinst"

@@ -1,6 +1,9 @@
 """Deploy files cannot rot: the Prometheus rules pass promtool (syntax and their unit
 tests), the Grafana dashboard is valid JSON whose queries are valid PromQL, and between
 them they watch every metric of SPEC.md "Counters" and use no metric the gateway lacks.
+The keepalived examples pass `keepalived -t`, omsgw-vrrp passes `sh -n` (and shellcheck
+when installed) and writes omsgw-style event lines, and the handoff's waits fit in the
+unit's stop budget. (test_vrrp.py runs the two-node configuration for real.)
 """
 import json
 import os
@@ -16,6 +19,8 @@ SOURCE_DIR = Path(os.environ.get("OMSGW_SOURCE_DIR", Path(__file__).resolve().pa
 RULES = SOURCE_DIR / "deploy" / "prometheus" / "omsgw-rules.yml"
 RULES_TEST = SOURCE_DIR / "deploy" / "prometheus" / "omsgw-rules.test.yml"
 DASHBOARD = SOURCE_DIR / "deploy" / "grafana" / "omsgw.json"
+KEEPALIVED = SOURCE_DIR / "deploy" / "keepalived"
+UNIT = SOURCE_DIR / "deploy" / "systemd" / "omsgw.service"
 
 # SPEC.md is the product contract; it may live beside the tree rather than in it.
 SPEC_CANDIDATES = [Path(p) for p in [os.environ.get("OMSGW_SPEC", "")] if p] + [
@@ -192,3 +197,50 @@ def test_no_query_names_a_metric_the_spec_lacks():
     used = {base_metric(n) for e in dashboard_exprs() + rule_exprs() for n in METRIC_RE.findall(e)}
     unknown = sorted(used - known)
     assert not unknown, f"metrics not in SPEC.md (typo or undocumented): {unknown}"
+
+
+def tool(name):
+    path = shutil.which(name) or f"/usr/sbin/{name}"
+    if not os.access(path, os.X_OK):
+        pytest.fail(f"{name} not found: install the Debian `{name}` package (scripts/setup-deps)")
+    return path
+
+
+@pytest.mark.parametrize("conf", ["keepalived.conf", "haproxy-pair/keepalived.conf"])
+def test_keepalived_examples_pass_keepalived_config_test(conf):
+    r = run(tool("keepalived"), "-t", "-f", str(KEEPALIVED / conf))
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_omsgw_vrrp_script_is_valid_shell():
+    script = str(KEEPALIVED / "omsgw-vrrp")
+    assert os.access(script, os.X_OK), "omsgw-vrrp must be executable"
+    r = run("sh", "-n", script)
+    assert r.returncode == 0, r.stderr
+    if shutil.which("shellcheck"):
+        r = run("shellcheck", script)
+        assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_omsgw_vrrp_notify_writes_an_omsgw_style_event_line(tmp_path):
+    log = tmp_path / "events.log"
+    r = run(str(KEEPALIVED / "omsgw-vrrp"), "notify", "--log", str(log),
+            "INSTANCE", "omsgw", "FAULT", "150")
+    assert r.returncode == 0, r.stderr
+    line = log.read_text().strip()
+    assert line == r.stderr.strip()
+    assert re.fullmatch(r'\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z warn event_id=100 '
+                        r'vrrp_instance=omsgw state=FAULT priority=150 '
+                        r'msg="keepalived: omsgw is now FAULT on [^"]+"', line), line
+    assert run(str(KEEPALIVED / "omsgw-vrrp"), "bogus").returncode == 2
+
+
+def test_handoff_waits_fit_in_the_units_stop_budget():
+    """ExecStop (the handoff) gets TimeoutStopSec; the drain after it gets it again."""
+    stop_s = int(re.search(r"^TimeoutStopSec=(\d+)$", UNIT.read_text(), re.M).group(1))
+    env = dict(re.findall(r"^(OMSGW_VRRP_\w+)=(\S+)$",
+                          (KEEPALIVED / "omsgw-vrrp.default").read_text(), re.M))
+    assert int(env["OMSGW_VRRP_TUNNEL_WAIT_S"]) + int(env["OMSGW_VRRP_MOVE_WAIT_S"]) < stop_s
+    dropin = (KEEPALIVED / "omsgw-vrrp.conf").read_text()
+    assert "ExecStop=+/usr/local/sbin/omsgw-vrrp handoff" in dropin
+    assert "ExecStartPost=+/usr/local/sbin/omsgw-vrrp resume" in dropin

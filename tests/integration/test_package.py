@@ -141,6 +141,23 @@ def test_deb_has_the_service_files_conffile_scripts_and_dependencies(deb):
     assert conffiles == [CONFIG]
 
 
+def test_deb_ships_the_keepalived_examples_inactive(deb):
+    """deploy/keepalived/ is in the package as examples (the script executable), and
+    nothing of it is active: no keepalived configuration, no omsgw unit drop-in."""
+    listing = run(["dpkg-deb", "-c", deb]).stdout.splitlines()
+    entries = {line.split()[-1]: line.split()[0] for line in listing}
+    base = "./usr/share/doc/omsgw/examples/keepalived/"
+    for name in ("keepalived.conf", "keepalived-haproxy-pair.conf", "omsgw-vrrp.conf",
+                 "omsgw-vrrp.default"):
+        assert entries.get(base + name, "").startswith("-rw-r--r--"), (name, entries.get(base + name))
+    assert entries.get(base + "omsgw-vrrp") == "-rwxr-xr-x", entries.get(base + "omsgw-vrrp")
+    active = [p for p in entries if p.startswith(("./etc/keepalived", "./etc/default/",
+                                                  "./usr/local/", "./etc/systemd/"))
+              or "omsgw.service.d" in p]
+    assert not active, active
+    assert "keepalived" in run(["dpkg-deb", "-f", deb, "Suggests"]).stdout
+
+
 def test_deb_installs_runs_reloads_and_purges_in_a_throwaway_root(deb, tmp_path):
     why = can_clone(tmp_path)
     if why:
