@@ -91,6 +91,7 @@ class Lab:
     ROLES = ("sw", "agents", "a", "b")
 
     def __init__(self):
+        self.sweep_dead_runs()
         self.tag = f"omsgw-vrrp-{os.getpid()}-{secrets.token_hex(3)}"
         self.ns = {r: f"{self.tag}-{r}" for r in self.ROLES}
         self.procs = []
@@ -101,6 +102,22 @@ class Lab:
         except BaseException:
             self.cleanup()
             raise
+
+    @staticmethod
+    def sweep_dead_runs():
+        """Namespaces of an earlier run killed before its cleanup (SIGKILL by a CTest
+        timeout): their names carry the pid of a test process that no longer exists."""
+        for line in run(["ip", "netns", "list"]).stdout.splitlines():
+            name = line.split()[0] if line.split() else ""
+            parts = name.split("-")
+            if name.startswith("omsgw-vrrp-") and len(parts) > 3 and parts[2].isdigit():
+                if not os.path.exists(f"/proc/{parts[2]}"):
+                    for pid in run(["ip", "netns", "pids", name], check=False).stdout.split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except (OSError, ValueError):
+                            pass
+                    run(["ip", "netns", "del", name], check=False)
 
     def _build(self):
         for ns in self.ns.values():
