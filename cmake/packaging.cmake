@@ -30,6 +30,8 @@ install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/keepalived.conf"
         DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/haproxy-pair/keepalived.conf"
         DESTINATION ${_omsgw_vrrp_examples} RENAME keepalived-haproxy-pair.conf COMPONENT omsgw)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/haproxy-pair/haproxy-monitor.cfg"
+        DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
 install(PROGRAMS "${PROJECT_SOURCE_DIR}/deploy/keepalived/omsgw-vrrp"
         DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
 if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")

@@ -147,8 +147,8 @@ def test_deb_ships_the_keepalived_examples_inactive(deb):
     listing = run(["dpkg-deb", "-c", deb]).stdout.splitlines()
     entries = {line.split()[-1]: line.split()[0] for line in listing}
     base = "./usr/share/doc/omsgw/examples/keepalived/"
-    for name in ("keepalived.conf", "keepalived-haproxy-pair.conf", "omsgw-vrrp.conf",
-                 "omsgw-vrrp.default"):
+    for name in ("keepalived.conf", "keepalived-haproxy-pair.conf", "haproxy-monitor.cfg",
+                 "omsgw-vrrp.conf", "omsgw-vrrp.default"):
         assert entries.get(base + name, "").startswith("-rw-r--r--"), (name, entries.get(base + name))
     assert entries.get(base + "omsgw-vrrp") == "-rwxr-xr-x", entries.get(base + "omsgw-vrrp")
     active = [p for p in entries if p.startswith(("./etc/keepalived", "./etc/default/",
