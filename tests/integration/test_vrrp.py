@@ -18,9 +18,11 @@ test_vrrp_pair_...: gateways A (.11) and B (.12) share the VIP (keepalived.conf)
 (c) A comes back (omsgw started, `omsgw-vrrp resume`): with nopreempt it stays BACKUP
     and the VIP stays on B; no tunnel may fail. Then a planned handoff B -> A, again
     with no failure, so that A holds the VIP for (b).
-(b) SIGKILL omsgw on A: only tunnels on A, or sent to A before it dropped the VIP, may
-    fail; every tunnel started after A left the VIP succeeds (through B), and success
-    resumes within RESUME_BOUND_S.
+(b) SIGKILL omsgw on A, keepalived alone (its /readyz check): only tunnels on A, or
+    sent to A before it dropped the VIP, may fail; every tunnel started after A's FAULT
+    succeeds (through B), and success resumes within RESUME_BOUND_S.
+(d) A back, then SIGKILL omsgw on B followed at once by `omsgw-vrrp handoff`, as systemd
+    runs ExecStop when a started service's main process dies: the same checks.
 
 test_haproxy_pair_...: two HAProxy machines (.21, .22; deploy/haproxy/omsgw.cfg plus
 haproxy-pair/haproxy-monitor.cfg) share the VIP (haproxy-pair/keepalived.conf) in front
@@ -152,112 +154,137 @@ def slowest_connect(attempts, start, end):
     return max(waits, default=0.0)
 
 
+class GatewayPair:
+    """Drives the VRRP pair of gateways a/b through the scenarios; `t` records when each
+    step began or ended (time.time(), the agents' clock)."""
+
+    def __init__(self, lab, tmp_path):
+        self.lab, self.dir = lab, tmp_path
+        self.nodes, self.gws, self.agents, self.t, self.restarts = {}, {}, None, {}, 0
+        certs = Certs(str(tmp_path / "certs"))
+        start_endpoint(lab, str(tmp_path / "nginx"), certs)
+        for role in NODES:
+            self.start_gateway(role)
+        self.t["start"] = time.time()
+        for role, state in (("a", "MASTER"), ("b", "BACKUP")):
+            self.nodes[role] = Keepalived(lab, role, str(tmp_path / f"vrrp-{role}"), TEMPLATE,
+                                          gateway_pair_config)
+            self.t[f"{role} {state}"] = self.nodes[role].wait_state(state, self.t["start"])
+        assert lab.holds_vip("a") and not lab.holds_vip("b")
+        self.agents = Agents(lab, certs.ca)
+        self.agents.first_success(ENDPOINT["a"], self.t["start"])
+        time.sleep(1.0)
+
+    def start_gateway(self, role):
+        self.restarts += 1
+        self.gws[role] = start_gateway(self.lab, role, str(self.dir / f"gw-{role}-{self.restarts}"),
+                                       ENDPOINT[role], drain_timeout_s=DRAIN_TIMEOUT_S)
+
+    def handoff(self, key, src, dst):
+        """`omsgw-vrrp handoff` on src (the drop-in's ExecStop): the VIP moves to dst."""
+        self.t[key] = time.time()
+        self.t[key + " line"] = self.nodes[src].handoff(TUNNEL_WAIT_S).strip()
+        self.t[key + " moved"] = time.time()
+        self.t[key + " master"] = self.nodes[dst].wait_state("MASTER", self.t[key])
+        self.t[key + " first"] = self.agents.first_success(ENDPOINT[dst], self.t[key])
+
+    def drain(self, role):
+        """SIGTERM (after a handoff): the drain, exit 0."""
+        gw = self.gws[role]
+        gw.signal(signal.SIGTERM)
+        assert gw.proc.wait(DRAIN_TIMEOUT_S + WAIT_S) == 0, gw.text()[-2000:]
+        gw.log.close()
+        self.t["drain exit"] = time.time()
+
+    def come_back(self, key, role):
+        """The gateway restarted, then `omsgw-vrrp resume` (ExecStartPost): BACKUP."""
+        self.t[key] = time.time()
+        self.start_gateway(role)
+        self.nodes[role].resume()
+        self.t[key + " backup"] = self.nodes[role].wait_state("BACKUP", self.t[key])
+
+    def crash(self, key, role, peer, systemd):
+        """SIGKILL the gateway. systemd=True: then at once `omsgw-vrrp handoff`, as
+        systemd runs ExecStop when a started service's main process dies."""
+        self.t[key] = time.time()
+        self.gws[role].proc.send_signal(signal.SIGKILL)
+        self.gws[role].proc.wait(WAIT_S)
+        if systemd:
+            self.nodes[role].handoff(TUNNEL_WAIT_S)
+        self.t[key + " fault"] = self.nodes[role].wait_state("FAULT", self.t[key])
+        self.t[key + " master"] = self.nodes[peer].wait_state("MASTER", self.t[key])
+        self.t[key + " first"] = self.agents.first_success(ENDPOINT[peer], self.t[key])
+        time.sleep(1.0)
+
+    def stop(self):
+        attempts = self.agents.stop() if self.agents else []
+        for n in self.nodes.values():
+            n.stop()
+        for g in self.gws.values():
+            g.stop(timeout=5)
+        return attempts
+
+
+def print_handoff(attempts, t, key, src):
+    print(f"      {t[key + ' line']}\n      VIP gone from {src} {t[key + ' moved'] - t[key]:.2f} s"
+          f" after the handoff began, peer MASTER +{t[key + ' master'] - t[key]:.2f} s, first"
+          f" tunnel through it done +{t[key + ' first'] - t[key]:.2f} s; slowest connect "
+          f"{slowest_connect(attempts, t[key], t[key + ' moved']):.2f} s")
+
+
+def check_crash(name, attempts, t, key, role, end):
+    """Failures only for tunnels on `role` or sent to it before its FAULT; returns the
+    failures for the report."""
+    bad = report(name, phase(attempts, t[key], end))
+    in_flight = [a for a in bad if a["start"] < t[key]]
+    print(f"      FAULT {t[key + ' fault'] - t[key]:.2f} s after SIGKILL, peer MASTER "
+          f"+{t[key + ' master'] - t[key]:.2f} s, first new tunnel through it done "
+          f"+{t[key + ' first'] - t[key]:.2f} s; failed: {len(in_flight)} open at the kill, "
+          f"{len(bad) - len(in_flight)} sent to it after")
+    assert all(a["node"] in (None, ENDPOINT[role]) for a in bad), bad
+    assert all(a["start"] < t[key + " fault"] for a in bad), f"{name}: a tunnel started after the FAULT failed"
+    assert t[key + " first"] - t[key] < RESUME_BOUND_S
+    return bad
+
+
 @pytest.mark.parametrize("lab", [(NODES, ("keepalived", "nft", "nginx", "curl"))], indirect=True)
 def test_vrrp_pair_planned_handoff_loses_nothing_and_a_crash_only_its_own(lab, tmp_path):
-    certs = Certs(str(tmp_path / "certs"))
-    nodes, gws, agents = {}, {}, None
+    pair = GatewayPair(lab, tmp_path)
     try:
-        start_endpoint(lab, str(tmp_path / "nginx"), certs)
-        for role in ("a", "b"):
-            gws[role] = start_gateway(lab, role, str(tmp_path / f"gw-{role}"), ENDPOINT[role],
-                                       drain_timeout_s=DRAIN_TIMEOUT_S)
-        t0 = time.time()
-        nodes["a"] = Keepalived(lab, "a", str(tmp_path / "vrrp-a"), TEMPLATE, gateway_pair_config)
-        t_a_master = nodes["a"].wait_state("MASTER", t0)
-        nodes["b"] = Keepalived(lab, "b", str(tmp_path / "vrrp-b"), TEMPLATE, gateway_pair_config)
-        nodes["b"].wait_state("BACKUP", t0)
-        assert lab.holds_vip("a") and not lab.holds_vip("b")
-        agents = Agents(lab, certs.ca)
-        agents.first_success(ENDPOINT["a"], t0)
+        pair.handoff("(a)", "a", "b")                       # (a) planned stop of A
+        pair.drain("a")
         time.sleep(1.0)
-
-        # (a) planned stop of A: handoff (ExecStop), then SIGTERM (drain)
-        t_a = time.time()
-        handoff_line = nodes["a"].handoff(TUNNEL_WAIT_S)
-        t_moved = time.time()
-        t_b_master = nodes["b"].wait_state("MASTER", t_a)
-        gws["a"].signal(signal.SIGTERM)
-        assert gws["a"].proc.wait(DRAIN_TIMEOUT_S + WAIT_S) == 0, gws["a"].text()[-2000:]
-        t_a_exit = time.time()
-        gws["a"].log.close()
-        first_b = agents.first_success(ENDPOINT["b"], t_a)
-        time.sleep(1.0)
-
-        # (c) A comes back: BACKUP (nopreempt), the VIP stays on B
-        t_c = time.time()
-        gws["a"] = start_gateway(lab, "a", str(tmp_path / "gw-a2"), ENDPOINT["a"],
-                                 drain_timeout_s=DRAIN_TIMEOUT_S)
-        nodes["a"].resume()
-        t_a_backup = nodes["a"].wait_state("BACKUP", t_c)
+        pair.come_back("(c)", "a")                          # (c) A back, stays BACKUP
         time.sleep(2.0)  # room for a (wrong) preemption to show
         assert lab.holds_vip("b") and not lab.holds_vip("a"), "the VIP moved back by itself"
-
-        # planned handoff B -> A (B's gateway keeps running), so A holds the VIP for (b)
-        t_back = time.time()
-        nodes["b"].handoff(TUNNEL_WAIT_S)
-        t_back_moved = time.time()
-        nodes["b"].resume()
-        nodes["a"].wait_state("MASTER", t_back)
-        nodes["b"].wait_state("BACKUP", t_back)
-        agents.first_success(ENDPOINT["a"], t_back)
+        pair.handoff("back", "b", "a")                      # B -> A, B's gateway running
+        pair.nodes["b"].resume()
+        pair.nodes["b"].wait_state("BACKUP", pair.t["back"])
         time.sleep(1.0)
-
-        # (b) crash: SIGKILL omsgw on A; its keepalived notices (/readyz fails)
-        t_kill = time.time()
-        gws["a"].proc.send_signal(signal.SIGKILL)
-        gws["a"].proc.wait(WAIT_S)
-        t_a_fault = nodes["a"].wait_state("FAULT", t_kill)
-        t_b_master2 = nodes["b"].wait_state("MASTER", t_kill)
-        agents.first_success(ENDPOINT["b"], t_kill)
-        time.sleep(2.0)
-        t_end = time.time()
-        assert lab.holds_vip("b") and not lab.holds_vip("a")
+        pair.crash("(b)", "a", "b", systemd=False)          # (b) crash, keepalived alone
+        pair.come_back("again", "a")
+        time.sleep(1.0)
+        pair.crash("(d)", "b", "a", systemd=True)           # (d) crash under systemd
+        pair.t["end"] = time.time()
     finally:
-        attempts = agents.stop() if agents else []
-        for n in nodes.values():
-            n.stop()
-        for g in gws.values():
-            g.stop(timeout=5)
-
-    resumed = min((a["end"] for a in attempts
-                   if a["ok"] and a["node"] == ENDPOINT["b"] and a["start"] >= t_kill),
-                  default=None)
-    print("\nVRRP pair (keepalived, deploy/keepalived/keepalived.conf): "
-          f"{t_a_master - t0:.2f} s from keepalived start to A MASTER")
-    steady_bad = report("steady state (VIP on A)", phase(attempts, 0, t_a))
-    a_bad = report("(a) handoff A->B + drain A", phase(attempts, t_a, t_c))
-    print(f"      handoff: {handoff_line.strip()}\n      VIP gone from A {t_moved - t_a:.2f} s "
-          f"after the handoff began, B MASTER at +{t_b_master - t_a:.2f} s, first tunnel "
-          f"through B done at +{first_b - t_a:.2f} s, A exited 0 at +{t_a_exit - t_a:.2f} s; "
-          f"slowest connect {slowest_connect(attempts, t_a, t_moved):.2f} s")
-    c_bad = report("(c) A back (stays BACKUP)", phase(attempts, t_c, t_back))
-    print(f"      A BACKUP {t_a_backup - t_c:.2f} s after its gateway was started")
-    back_bad = report("    handoff B->A", phase(attempts, t_back, t_kill))
-    print(f"      VIP gone from B {t_back_moved - t_back:.2f} s after the handoff began; "
-          f"slowest connect {slowest_connect(attempts, t_back, t_back_moved):.2f} s")
-    killed = phase(attempts, t_kill, t_end + WAIT_S)
-    k_bad = report("(b) SIGKILL omsgw on A", killed)
-    in_flight = [a for a in k_bad if a["start"] < t_kill]
-    refused = [a for a in k_bad if a["start"] >= t_kill]
-    print(f"      A FAULT {t_a_fault - t_kill:.2f} s after SIGKILL, B MASTER "
-          f"+{t_b_master2 - t_kill:.2f} s, first new tunnel through B done "
-          f"+{(resumed or t_kill) - t_kill:.2f} s; failed: {len(in_flight)} open on A at the "
-          f"kill, {len(refused)} sent to A after it (last started "
-          f"+{max((a['start'] for a in refused), default=t_kill) - t_kill:.2f} s)")
-    for a in (a_bad + c_bad + back_bad + k_bad)[:8]:
-        print(f"      failure: {a['kind']} node={a['node']} started {a['start'] - t_kill:+.2f} s "
-              f"from the kill: {a['error']}")
-
-    assert not steady_bad, "failures before any node was touched"
-    assert not a_bad, f"{len(a_bad)} tunnel(s) failed during the planned handoff A->B"
-    assert any(a["ok"] and a["node"] == ENDPOINT["b"] for a in phase(attempts, t_a, t_c))
-    assert not c_bad, f"{len(c_bad)} tunnel(s) failed while A came back"
-    assert not back_bad, f"{len(back_bad)} tunnel(s) failed during the handoff B->A"
-    # (b) failures only for tunnels on A or sent to A before it released the VIP...
-    assert all(a["node"] in (None, ENDPOINT["a"]) for a in k_bad), k_bad
-    assert all(a["start"] < t_a_fault for a in k_bad), "a tunnel started after A's FAULT failed"
-    # ...and new ones succeed through B.
-    assert resumed is not None and resumed - t_kill < RESUME_BOUND_S
+        attempts = pair.stop()
+    t = pair.t
+    print(f"\nVRRP pair (deploy/keepalived/keepalived.conf): A MASTER "
+          f"{t['a MASTER'] - t['start']:.2f} s after keepalived started")
+    assert not report("steady state (VIP on A)", phase(attempts, 0, t["(a)"])), "early failure"
+    assert not report("(a) handoff A->B + drain A", phase(attempts, t["(a)"], t["(c)"]))
+    print_handoff(attempts, t, "(a)", "A")
+    print(f"      A exited 0 {t['drain exit'] - t['(a)']:.2f} s after the handoff began")
+    assert not report("(c) A back (stays BACKUP)", phase(attempts, t["(c)"], t["back"]))
+    print(f"      A BACKUP {t['(c) backup'] - t['(c)']:.2f} s after its gateway started")
+    assert not report("    handoff B->A", phase(attempts, t["back"], t["(b)"]))
+    print_handoff(attempts, t, "back", "B")
+    bad = check_crash("(b) SIGKILL omsgw on A", attempts, t, "(b)", "a", t["again"])
+    assert not report("    A back (BACKUP)", phase(attempts, t["again"], t["(d)"]))
+    bad += check_crash("(d) SIGKILL B + handoff (systemd)", attempts, t, "(d)", "b",
+                       t["end"] + WAIT_S)
+    for a in bad[:6]:
+        print(f"      failure: {a['kind']} node={a['node']}: {a['error']}")
 
 
 @pytest.mark.parametrize("lab", [({**NODES, **LBS}, ("keepalived", "haproxy", "nginx", "curl"))],
