@@ -243,4 +243,5 @@ def test_handoff_waits_fit_in_the_units_stop_budget():
     assert int(env["OMSGW_VRRP_TUNNEL_WAIT_S"]) + int(env["OMSGW_VRRP_MOVE_WAIT_S"]) < stop_s
     dropin = (KEEPALIVED / "omsgw-vrrp.conf").read_text()
     assert "ExecStop=+/usr/local/sbin/omsgw-vrrp handoff" in dropin
+    assert "ExecStopPost=+/usr/local/sbin/omsgw-vrrp handoff" in dropin  # crashes skip ExecStop
     assert "ExecStartPost=+/usr/local/sbin/omsgw-vrrp resume" in dropin

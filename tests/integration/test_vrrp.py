@@ -21,8 +21,8 @@ test_vrrp_pair_...: gateways A (.11) and B (.12) share the VIP (keepalived.conf)
 (b) SIGKILL omsgw on A, keepalived alone (its /readyz check): only tunnels on A, or
     sent to A before it dropped the VIP, may fail; every tunnel started after A's FAULT
     succeeds (through B), and success resumes within RESUME_BOUND_S.
-(d) A back, then SIGKILL omsgw on B followed at once by `omsgw-vrrp handoff`, as systemd
-    runs ExecStop when a started service's main process dies: the same checks.
+(d) A back, then SIGKILL omsgw on B followed at once by `omsgw-vrrp handoff`, as the
+    drop-in's ExecStopPost runs it when the main process dies: the same checks.
 
 test_haproxy_pair_...: two HAProxy machines (.21, .22; deploy/haproxy/omsgw.cfg plus
 haproxy-pair/haproxy-monitor.cfg) share the VIP (haproxy-pair/keepalived.conf) in front
@@ -204,8 +204,8 @@ class GatewayPair:
         self.t[key + " backup"] = self.nodes[role].wait_state("BACKUP", self.t[key])
 
     def crash(self, key, role, peer, systemd):
-        """SIGKILL the gateway. systemd=True: then at once `omsgw-vrrp handoff`, as
-        systemd runs ExecStop when a started service's main process dies."""
+        """SIGKILL the gateway. systemd=True: then at once `omsgw-vrrp handoff`, as the
+        drop-in's ExecStopPost runs it when the main process dies (ExecStop is skipped)."""
         self.t[key] = time.time()
         self.gws[role].proc.send_signal(signal.SIGKILL)
         self.gws[role].proc.wait(WAIT_S)
