@@ -245,3 +245,24 @@ def test_handoff_waits_fit_in_the_units_stop_budget():
     assert "ExecStop=+/usr/local/sbin/omsgw-vrrp handoff" in dropin
     assert "ExecStopPost=+/usr/local/sbin/omsgw-vrrp handoff" in dropin  # crashes skip ExecStop
     assert "ExecStartPost=+/usr/local/sbin/omsgw-vrrp resume" in dropin
+
+
+def test_vrrp_dropin_passes_systemd_analyze_verify_with_the_unit(tmp_path):
+    """The unit plus the drop-in, with the paths pointed at this tree's files (the
+    binary's path is the unit's business: /usr/bin/true stands in for it)."""
+    analyze = shutil.which("systemd-analyze")
+    if not analyze:
+        pytest.fail("systemd-analyze not found: install the Debian `systemd` package "
+                    "(scripts/setup-deps)")
+    (tmp_path / "omsgw.service").write_text(
+        UNIT.read_text().replace("ExecStart=/usr/bin/omsgw", "ExecStart=/usr/bin/true"))
+    dropin_dir = tmp_path / "omsgw.service.d"
+    dropin_dir.mkdir()
+    (dropin_dir / "omsgw-vrrp.conf").write_text(
+        (KEEPALIVED / "omsgw-vrrp.conf").read_text()
+        .replace("/usr/local/sbin/omsgw-vrrp", str(KEEPALIVED / "omsgw-vrrp"))
+        .replace("/etc/default/omsgw-vrrp", str(KEEPALIVED / "omsgw-vrrp.default")))
+    env = {**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"}
+    r = subprocess.run([analyze, "verify", str(tmp_path / "omsgw.service")],
+                       capture_output=True, text=True, timeout=120, env=env)
+    assert r.returncode == 0 and not r.stderr.strip(), r.stdout + r.stderr
