@@ -1,6 +1,7 @@
 // The two pumps over real loopback TCP: bytes arrive in order and complete, a slow
 // receiver stops the sender (back-pressure), and the pipe pool stays within its budget.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -36,7 +37,7 @@ struct counter final : pump_listener, std::enable_shared_from_this<counter> {
 };
 
 /// sender -> [in ... pump ... out] -> receiver, all on loopback TCP.
-struct pump_fixture : ::testing::Test {
+struct Pump : ::testing::Test {
   asio::io_context ctx;
   tcp::socket sender{ctx}, in{ctx}, out{ctx}, receiver{ctx};
   std::shared_ptr<counter> c = std::make_shared<counter>();
@@ -93,7 +94,7 @@ struct pump_fixture : ::testing::Test {
   }
 };
 
-TEST_F(pump_fixture, ASlowReceiverStopsTheCopySender) {
+TEST_F(Pump, ASlowReceiverStopsTheCopySender) {
   socket_stream from(std::move(in)), to(std::move(out));
   copy_pump pump(direction::to_upstream, from, to);
   c->next = [&] { pump.run(c); };
@@ -102,7 +103,7 @@ TEST_F(pump_fixture, ASlowReceiverStopsTheCopySender) {
   pump.stop();
 }
 
-TEST_F(pump_fixture, ASlowReceiverStopsTheSpliceSender) {
+TEST_F(Pump, ASlowReceiverStopsTheSpliceSender) {
   in.non_blocking(true);
   out.non_blocking(true);
   splice_pump pump(direction::to_client, in, out);
@@ -113,7 +114,7 @@ TEST_F(pump_fixture, ASlowReceiverStopsTheSpliceSender) {
   pump.stop();
 }
 
-TEST_F(pump_fixture, CopyRunWithWritesTheGivenBytesFirst) {
+TEST_F(Pump, CopyRunWithWritesTheGivenBytesFirst) {
   socket_stream from(std::move(in)), to(std::move(out));
   copy_pump pump(direction::to_upstream, from, to);
   c->next = [&] { pump.run(c); };
@@ -154,6 +155,36 @@ TEST(PipePool, EnlargesPipesOnlyWithinItsBudgetAndSaysSoOnce) {
   EXPECT_NE(notices[0].find("pipe-user-pages-soft"), std::string::npos) << notices[0];
   pipe_pool::set_notice(nullptr);
   pipe_pool::set_budget_pages(-1);  // back to "read from the system"
+}
+
+// The kernel's side of the same defect: an unprivileged user past the quota is refused
+// F_SETPIPE_SZ. The pool keeps working with the smaller pipes and says so once. Runs in
+// a child that drops to an unprivileged user (its own quota account).
+TEST(PipePool, SaysOnceWhenTheKernelRefusesALargePipe) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to switch to an unprivileged user";
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int notices = 0;
+    pipe_pool::set_notice([&](const std::string& line) {
+      if (line.find("refused") != std::string::npos) ++notices;
+    });
+    pipe_pool::set_budget_pages(0);  // no budget of our own: let the kernel decide
+    if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(77);
+    std::vector<pipe_pool::pipe> held;
+    bool small = false, all_usable = true;
+    for (int i = 0; i < 200; ++i) {
+      held.push_back(pipe_pool::local().acquire());
+      all_usable = all_usable && static_cast<bool>(held.back());
+      small = small || pipe_size(held.back()) < static_cast<int>(pipe_pool::pipe_bytes);
+    }
+    ::_exit(all_usable && small && notices == 1 ? 0 : 1);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77) GTEST_SKIP() << "cannot switch user here";
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 }  // namespace

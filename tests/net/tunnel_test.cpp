@@ -47,7 +47,7 @@ policy_ptr permissive() {
   return p;
 }
 
-struct fixture : ::testing::Test {
+struct Tunnel : ::testing::Test {
   asio::io_context ctx;
   std::shared_ptr<table_resolver> dns = std::make_shared<table_resolver>();
   std::shared_ptr<recorder> rec = std::make_shared<recorder>();
@@ -111,7 +111,7 @@ struct fixture : ::testing::Test {
   }
 };
 
-TEST_F(fixture, TheRequestDeadlineReportsOnceAndTheReplyCloses) {
+TEST_F(Tunnel, TheRequestDeadlineReportsOnceAndTheReplyCloses) {
   conn->read_request(max_header_bytes, seconds(1));
   ASSERT_TRUE(wait_events(1));
   EXPECT_EQ(rec->events.back(), "request-timeout");
@@ -123,7 +123,7 @@ TEST_F(fixture, TheRequestDeadlineReportsOnceAndTheReplyCloses) {
   EXPECT_EQ(rec->events, std::vector<std::string>{"request-timeout"});
 }
 
-TEST_F(fixture, TheProxyHeaderDeadlineReportsOnce) {
+TEST_F(Tunnel, TheProxyHeaderDeadlineReportsOnce) {
   int calls = 0;
   bool timed_out = false;
   conn->read_proxy_header(seconds(1), [&](const proxy_outcome& out, bool t) {
@@ -140,7 +140,7 @@ TEST_F(fixture, TheProxyHeaderDeadlineReportsOnce) {
   EXPECT_TRUE(rec->events.empty());
 }
 
-TEST_F(fixture, AProxyHeaderSetsTheClientAndItsTailStartsTheRequest) {
+TEST_F(Tunnel, AProxyHeaderSetsTheClientAndItsTailStartsTheRequest) {
   bool ok = false;
   conn->read_proxy_header(seconds(5), [&](const proxy_outcome& out, bool) {
     ok = out.status == proxy_status::ok;
@@ -155,7 +155,7 @@ TEST_F(fixture, AProxyHeaderSetsTheClientAndItsTailStartsTheRequest) {
   EXPECT_EQ(conn->client().address().to_string(), "198.51.100.7");
 }
 
-TEST_F(fixture, TheConnectDeadlineReportsOnceEvenIfTheLookupAnswersLate) {
+TEST_F(Tunnel, TheConnectDeadlineReportsOnceEvenIfTheLookupAnswersLate) {
   dns->hold = true;
   conn->read_request(max_header_bytes, seconds(5));
   asio::write(client, asio::buffer(std::string("CONNECT late.example:443 HTTP/1.1\r\n\r\n")));
@@ -171,7 +171,7 @@ TEST_F(fixture, TheConnectDeadlineReportsOnceEvenIfTheLookupAnswersLate) {
   EXPECT_EQ(rec->events, (std::vector<std::string>{"request", "failed:timeout"}));
 }
 
-TEST_F(fixture, TheHandshakeDeadlineClosesOnceWithOneCloseReport) {
+TEST_F(Tunnel, TheHandshakeDeadlineClosesOnceWithOneCloseReport) {
   auto opts = quick();
   opts.inspect = tls::inspection_policy{};
   opts.handshake_timeout = seconds(1);
@@ -185,7 +185,7 @@ TEST_F(fixture, TheHandshakeDeadlineClosesOnceWithOneCloseReport) {
                                                    "closed:handshake_timeout"}));
 }
 
-TEST_F(fixture, TheIdleDeadlineClosesOnceWithOneCloseReport) {
+TEST_F(Tunnel, TheIdleDeadlineClosesOnceWithOneCloseReport) {
   open_tunnel(quick(seconds(1)));
   ASSERT_TRUE(wait_events(3));
   EXPECT_EQ(rec->events.back(), "closed:idle_timeout");
@@ -195,7 +195,7 @@ TEST_F(fixture, TheIdleDeadlineClosesOnceWithOneCloseReport) {
   EXPECT_EQ(rec->events.size(), 3u);
 }
 
-TEST_F(fixture, AClientThatHalfClosesFirstIsNamedAsTheCloser) {
+TEST_F(Tunnel, AClientThatHalfClosesFirstIsNamedAsTheCloser) {
   open_tunnel(quick(), "early");
   asio::write(client, asio::buffer(std::string("ping")));
   client.shutdown(tcp::socket::shutdown_send);
@@ -208,7 +208,7 @@ TEST_F(fixture, AClientThatHalfClosesFirstIsNamedAsTheCloser) {
   EXPECT_EQ(rec->closed.bytes_to_upstream, 9u);
 }
 
-TEST_F(fixture, AnUpstreamThatClosesFirstIsNamedAsTheCloser) {
+TEST_F(Tunnel, AnUpstreamThatClosesFirstIsNamedAsTheCloser) {
   open_tunnel(quick());
   asio::write(upstream, asio::buffer(std::string("hello")));
   upstream.shutdown(tcp::socket::shutdown_send);
@@ -219,7 +219,7 @@ TEST_F(fixture, AnUpstreamThatClosesFirstIsNamedAsTheCloser) {
   EXPECT_EQ(rec->closed.bytes_to_client, 5u);
 }
 
-TEST_F(fixture, CloseEndsATunnelOnceWithReasonShutdown) {
+TEST_F(Tunnel, CloseEndsATunnelOnceWithReasonShutdown) {
   open_tunnel(quick());
   conn->close();
   conn->close();
@@ -230,7 +230,7 @@ TEST_F(fixture, CloseEndsATunnelOnceWithReasonShutdown) {
   EXPECT_EQ(read_to_end(client), "");
 }
 
-TEST_F(fixture, AFinalAnswerUsesBeastsReasonPhrase) {
+TEST_F(Tunnel, AFinalAnswerUsesBeastsReasonPhrase) {
   conn->reply_and_close(405, "Allow: CONNECT\r\n");
   EXPECT_EQ(read_to_end(client),
             "HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\nContent-Length: 0\r\n"

@@ -24,7 +24,7 @@ policy_ptr policy_with(bool allow_private, std::map<std::string, ip_address> pin
   return p;
 }
 
-struct fixture : ::testing::Test {
+struct UpstreamConnector : ::testing::Test {
   asio::io_context ctx;
   listener server{ctx};
   std::shared_ptr<table_resolver> dns = std::make_shared<table_resolver>();
@@ -49,7 +49,7 @@ struct fixture : ::testing::Test {
   }
 };
 
-TEST_F(fixture, ACandidateTheGuardRefusesIsNeverConnectedTo) {
+TEST_F(UpstreamConnector, ACandidateTheGuardRefusesIsNeverConnectedTo) {
   dns->table["internal.example"] = {asio::ip::make_address("127.0.0.1"),
                                     asio::ip::make_address("::1")};
   connect({"internal.example", server.port(), policy_with(false), nullptr, {}});
@@ -61,7 +61,7 @@ TEST_F(fixture, ACandidateTheGuardRefusesIsNeverConnectedTo) {
   EXPECT_EQ(dns->last_client_key, "192.0.2.7");
 }
 
-TEST_F(fixture, AnIpLiteralDestinationIsGuardedWithoutTheResolver) {
+TEST_F(UpstreamConnector, AnIpLiteralDestinationIsGuardedWithoutTheResolver) {
   connect({"127.0.0.1", server.port(), policy_with(false), nullptr, {}});
   wait();
   EXPECT_EQ(result->why, connect_failure::forbidden_address);
@@ -69,7 +69,7 @@ TEST_F(fixture, AnIpLiteralDestinationIsGuardedWithoutTheResolver) {
   EXPECT_EQ(dns->calls, 0);
 }
 
-TEST_F(fixture, APinIsConnectedToWithoutTheResolver) {
+TEST_F(UpstreamConnector, APinIsConnectedToWithoutTheResolver) {
   connect({"pinned.example", server.port(),
            policy_with(false, {{"pinned.example", asio::ip::make_address("127.0.0.1")}}),
            nullptr, {}});
@@ -81,7 +81,7 @@ TEST_F(fixture, APinIsConnectedToWithoutTheResolver) {
   EXPECT_EQ(dns->calls, 0);
 }
 
-TEST_F(fixture, TriesTheCandidatesInTurn) {
+TEST_F(UpstreamConnector, TriesTheCandidatesInTurn) {
   // Nothing listens on 127.0.0.2 (the listener is bound to 127.0.0.1 only).
   dns->table["two.example"] = {asio::ip::make_address("127.0.0.2"),
                                asio::ip::make_address("127.0.0.1")};
@@ -93,7 +93,7 @@ TEST_F(fixture, TriesTheCandidatesInTurn) {
   EXPECT_EQ(calls, 1);
 }
 
-TEST_F(fixture, ReportsRefusedWhenNoCandidateAnswers) {
+TEST_F(UpstreamConnector, ReportsRefusedWhenNoCandidateAnswers) {
   dns->table["gone.example"] = {asio::ip::make_address("127.0.0.2")};
   connect({"gone.example", server.port(), policy_with(true), nullptr, {}});
   wait();
@@ -101,7 +101,7 @@ TEST_F(fixture, ReportsRefusedWhenNoCandidateAnswers) {
   EXPECT_NE(result->detail.find("127.0.0.2"), std::string::npos) << result->detail;
 }
 
-TEST_F(fixture, MapsDnsErrorsToFailures) {
+TEST_F(UpstreamConnector, MapsDnsErrorsToFailures) {
   dns->errors["slow.example"] = dns_error::timeout;
   connect({"slow.example", 443, policy_with(true), nullptr, {}});
   wait();
@@ -113,7 +113,7 @@ TEST_F(fixture, MapsDnsErrorsToFailures) {
   EXPECT_NE(result->detail.find("name not found"), std::string::npos) << result->detail;
 }
 
-TEST_F(fixture, CancelDropsTheHandlerAndConnectsNothing) {
+TEST_F(UpstreamConnector, CancelDropsTheHandlerAndConnectsNothing) {
   dns->hold = true;
   dns->table["late.example"] = {asio::ip::make_address("127.0.0.1")};
   auto c = connect({"late.example", server.port(), policy_with(true), nullptr, {}});
@@ -150,7 +150,7 @@ struct fake_relay {
   std::string answer;
 };
 
-TEST_F(fixture, OpensTheTunnelThroughARelayAndKeepsItsEarlyBytes) {
+TEST_F(UpstreamConnector, OpensTheTunnelThroughARelayAndKeepsItsEarlyBytes) {
   fake_relay relay(ctx, "HTTP/1.1 200 Connection established\r\n\r\nEARLY");
   connect({"dest.example", 443, policy_with(false), relay.target(), {}});
   wait();
@@ -161,7 +161,7 @@ TEST_F(fixture, OpensTheTunnelThroughARelayAndKeepsItsEarlyBytes) {
   EXPECT_EQ(dns->calls, 0);  // the relay resolves the destination, not the gateway
 }
 
-TEST_F(fixture, ReportsARelayRefusal) {
+TEST_F(UpstreamConnector, ReportsARelayRefusal) {
   fake_relay relay(ctx, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
   connect({"dest.example", 443, policy_with(false), relay.target(), {}});
   wait();
@@ -169,7 +169,7 @@ TEST_F(fixture, ReportsARelayRefusal) {
   EXPECT_NE(result->detail.find("407"), std::string::npos) << result->detail;
 }
 
-TEST_F(fixture, GuardsAnIpLiteralDestinationEvenThroughARelay) {
+TEST_F(UpstreamConnector, GuardsAnIpLiteralDestinationEvenThroughARelay) {
   fake_relay relay(ctx, "HTTP/1.1 200 OK\r\n\r\n");
   connect({"10.1.2.3", 443, policy_with(false), relay.target(), {}});
   wait();
