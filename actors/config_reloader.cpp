@@ -111,6 +111,7 @@ static reload_result apply_reload(caf::stateful_actor<config_reloader_state>* se
   if (!same_relay(relay_next.target, s.relay)) {
     s.relay = relay_next.target;
     self->send(s.relays, update_atom::value, s.relay);
+    relays_configured(*s.svc->metrics, s.relay);
     if (next->hash == s.current.hash) {  // only the password file changed
       s.svc->metrics->reloads_success.Increment();
       r.changed = true;

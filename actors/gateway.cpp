@@ -158,6 +158,7 @@ int run_gateway(const run_options& options) {
 
   services_ptr shared_svc = svc;
   auto store = sys->spawn(policy_store, policy, svc->generations);
+  relays_configured(*svc->metrics, initial_relay.target);
   auto relays = sys->spawn(relay, initial_relay.target, svc->generations);
   register_relay(*sys, relays);
   auto lst = sys->spawn(listener, acc, store, shared_svc, policy, request_stop);

@@ -8,9 +8,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+
 #include "metrics/events.hpp"
 
 namespace omsgw::actors {
+namespace asio_ssl = boost::asio::ssl;
 namespace {
 
 /// A password is one line; anything bigger is not a password file.
@@ -82,6 +90,93 @@ std::string read_password_file(const std::string& path, std::string& password) {
 
 }  // namespace
 
+namespace {
+
+/// A file the service reads a secret from (keytab): a regular file neither group nor
+/// others may read or write. Returns "" or why not.
+std::string secret_file_problem(const std::string& path, const char* what) {
+  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
+  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
+  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+    return fmt::format("{} has mode {:04o}: a {} must not be readable or writable by group or "
+                       "others (chmod 600 {})",
+                       path, st.st_mode & 07777, what, path);
+  }
+  return {};
+}
+
+/// The verifying TLS context of https:// relays: ca_file (PEM) or the system store.
+/// Returns "" or why the CA file is unusable; trust gets ca_file and a digest of it.
+std::string make_tls_context(const std::string& ca_file, std::shared_ptr<asio_ssl::context>& ctx,
+                             std::string& trust) {
+  ctx = std::make_shared<asio_ssl::context>(asio_ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  if (ca_file.empty()) {
+    boost::system::error_code ec;
+    ctx->set_default_verify_paths(ec);
+    trust = "system";
+    return ec ? "cannot load the system CA store: " + ec.message() : std::string();
+  }
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx->native_handle());
+  const int n = X509_STORE_load_file(store, ca_file.c_str());
+  if (n != 1) return ca_file + ": not a readable PEM file of CA certificates";
+  std::FILE* f = std::fopen(ca_file.c_str(), "rb");
+  std::string content;
+  if (f) {
+    char buf[4096];
+    for (std::size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) content.append(buf, k);
+    std::fclose(f);
+  }
+  if (content.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return ca_file + ": holds no PEM certificate";
+  }
+  trust = ca_file + "#" + std::to_string(std::hash<std::string>{}(content));
+  return {};
+}
+
+/// One relay of the chain (address or a fallback) with the shared credentials.
+relay_load_result load_one(const config::relay_proxy_config& cfg, const std::string& address,
+                           const std::string& key, const std::string& password) {
+  relay_load_result r;
+  auto target = net::parse_relay_address(address);
+  if (!target) {
+    r.key = key;
+    r.error = "'" + address + "' is not http(s)://HOST:PORT";
+    return r;
+  }
+  target->auth = cfg.auth;
+  target->username = cfg.username;
+  target->password = password;
+  target->kerberos = !cfg.keytab.empty() || cfg.auth == config::relay_auth::negotiate;
+  if (!cfg.username.empty() && !password.empty()) {
+    target->authorization = net::basic_authorization(cfg.username, password);
+  }
+  if (target->tls) {
+    if (auto why = make_tls_context(cfg.ca_file, target->tls_context, target->tls_trust);
+        !why.empty()) {
+      r.key = "relay_proxy.ca_file";
+      r.error = std::move(why);
+      return r;
+    }
+  }
+  r.target = std::make_shared<const net::relay_target>(std::move(*target));
+  return r;
+}
+
+/// Negotiate from a client keytab: MIT Kerberos acquires (and renews before expiry)
+/// the initiator's tickets from KRB5_CLIENT_KTNAME into an in-memory cache, so no
+/// ticket reaches the disk. Process-wide: set when the configuration is loaded.
+void use_client_keytab(const std::string& keytab) {
+  if (keytab.empty()) return;
+  ::setenv("KRB5_CLIENT_KTNAME", keytab.c_str(), 1);
+  ::setenv("KRB5CCNAME", "MEMORY:omsgw-relay", 1);
+}
+
+}  // namespace
+
 relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
   relay_load_result r;
   auto fail = [&r](std::string key, std::string error) {
@@ -89,36 +184,61 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     r.error = std::move(error);
     return r;
   };
-  if (cfg.address.empty()) return r;  // direct: username and password_file unused
-  auto target = net::parse_relay_address(cfg.address);
-  if (!target) return fail("relay_proxy.address", "'" + cfg.address + "' is not http://HOST:PORT");
-  if (cfg.username.empty() && cfg.password_file.empty()) {
-    r.target = std::make_shared<const net::relay_target>(std::move(*target));
-    return r;
+  if (cfg.address.empty()) return r;  // direct: the other keys are unused
+  const bool needs_password = cfg.auth != config::relay_auth::negotiate;
+  if (!cfg.username.empty() || !cfg.password_file.empty()) {
+    if (cfg.username.empty() && needs_password) {
+      return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
+    }
+    // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
+    if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
+      return fail("relay_proxy.username", "must not contain ':' or control characters");
+    }
+    if (cfg.password_file.empty() && needs_password) {
+      return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
+    }
   }
-  if (cfg.username.empty()) {
-    return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
-  }
-  // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
-  if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
-    return fail("relay_proxy.username", "must not contain ':' or control characters");
-  }
-  if (cfg.password_file.empty()) {
-    return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
+  if (!cfg.keytab.empty()) {
+    if (auto why = secret_file_problem(cfg.keytab, "keytab"); !why.empty()) {
+      return fail("relay_proxy.keytab", std::move(why));
+    }
   }
   std::string password;
-  if (auto why = read_password_file(cfg.password_file, password); !why.empty()) {
-    return fail("relay_proxy.password_file", std::move(why));
+  if (!cfg.password_file.empty()) {
+    if (auto why = read_password_file(cfg.password_file, password); !why.empty()) {
+      return fail("relay_proxy.password_file", std::move(why));
+    }
   }
-  target->authorization = net::basic_authorization(cfg.username, password);
+  // The chain is built from its end: each relay holds the next one to try.
+  std::vector<std::pair<std::string, std::string>> chain = {{cfg.address, "relay_proxy.address"}};
+  for (std::size_t i = 0; i < cfg.fallback.size(); ++i) {
+    chain.emplace_back(cfg.fallback[i], "relay_proxy.fallback[" + std::to_string(i) + "]");
+  }
+  net::relay_ptr next;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto one = load_one(cfg, it->first, it->second, password);
+    if (!one.ok()) {
+      wipe(password);
+      return one;
+    }
+    auto t = std::make_shared<net::relay_target>(*one.target);
+    t->fallback = next;
+    if (std::next(it) == chain.rend()) t->bypass = cfg.bypass;
+    next = std::move(t);
+  }
   wipe(password);
-  r.target = std::make_shared<const net::relay_target>(std::move(*target));
+  use_client_keytab(cfg.keytab);
+  r.target = std::move(next);
   return r;
 }
 
 bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b) {
   if (!a || !b) return !a && !b;
   return *a == *b;
+}
+
+void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head) {
+  for (auto r = head; r; r = r->fallback) m.relay_configured(r->display());
 }
 
 std::string relay_display(const net::relay_ptr& r) { return r ? r->display() : "direct"; }
@@ -162,7 +282,8 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                       "relay proxy set to {} ({}): new tunnels go through it; established "
                       "tunnels keep their path",
                       next->display(),
-                      next->authorization.empty() ? "no authentication" : "Basic authentication");
+                      next->scheme_name() == "none" ? "no authentication"
+                                                    : "authentication " + next->scheme_name());
         }
         current = std::move(next);
         auto& st = self->state;

@@ -20,6 +20,7 @@
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
 #include "config/config.hpp"
+#include "metrics/metrics.hpp"
 #include "net/relay_handshake.hpp"
 
 namespace omsgw::actors {
@@ -68,6 +69,9 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg);
 
 /// True when both are null or both name the same relay with the same credentials.
 bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b);
+
+/// Sets omsgw_relay_up{relay} to 1 for every relay of the chain (start-up, reload).
+void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head);
 
 /// "127.0.0.1:3128" or "direct": how logs and /status name the relay (no secrets).
 std::string relay_display(const net::relay_ptr& r);

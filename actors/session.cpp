@@ -36,6 +36,11 @@ class observer final : public net::connection_observer {
       OMSGW_EVENT(debug, info, ctx, "tunnel established to {}", endpoint_text(info.upstream));
     }
   }
+  void on_relay_attempt(const net::relay_target& relay, net::relay_outcome outcome,
+                        bool skipped) override {
+    // Straight from the strand: a metric update is thread-safe and needs no actor.
+    if (metrics_) metrics_->count_relay_attempt(relay.display(), net::to_string(outcome), skipped);
+  }
   void on_connect_failed(net::connect_failure why, const std::string& detail) override {
     caf::anon_send(me_, failed_atom::value, connect_failure_msg{why, detail});
   }

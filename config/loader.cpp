@@ -82,8 +82,20 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
           {"relay_proxy",
            section(
                c, {{"address", relay_address_into(c, cfg.relay_proxy.address)},
+                   {"fallback", string_set_into(c, cfg.relay_proxy.fallback,
+                                                "a relay URL http(s)://HOST:PORT", relay_url())},
                    {"username", text_into(c, cfg.relay_proxy.username, "a string")},
-                   {"password_file", text_into(c, cfg.relay_proxy.password_file, "a file path")}})},
+                   {"password_file", text_into(c, cfg.relay_proxy.password_file, "a file path")},
+                   {"auth", choice_into(c, cfg.relay_proxy.auth,
+                                        {{"auto", relay_auth::auto_},
+                                         {"basic", relay_auth::basic},
+                                         {"digest", relay_auth::digest},
+                                         {"ntlm", relay_auth::ntlm},
+                                         {"negotiate", relay_auth::negotiate}})},
+                   {"keytab", text_into(c, cfg.relay_proxy.keytab, "a file path")},
+                   {"ca_file", text_into(c, cfg.relay_proxy.ca_file, "a file path")},
+                   {"bypass", string_set_into(c, cfg.relay_proxy.bypass,
+                                              "a host name or *.suffix pattern", host_pattern())}})},
           {"clients",
            section(c, {{"allow", string_set_into(c, cfg.clients.allow, "a CIDR", client_cidr())}})},
           {"upstream", section(c, {{"resolve", resolve_into(c, cfg.upstream.resolve)},
@@ -229,6 +241,22 @@ std::string to_string(run_mode m) {
       return "enforce";
     case run_mode::report:
       return "report";
+  }
+  return "unknown";
+}
+
+std::string to_string(relay_auth a) {
+  switch (a) {
+    case relay_auth::auto_:
+      return "auto";
+    case relay_auth::basic:
+      return "basic";
+    case relay_auth::digest:
+      return "digest";
+    case relay_auth::ntlm:
+      return "ntlm";
+    case relay_auth::negotiate:
+      return "negotiate";
   }
   return "unknown";
 }

@@ -13,6 +13,8 @@
 #include <cstring>
 
 #include "net/address.hpp"
+#include "net/host_match.hpp"
+#include "net/relay_health.hpp"
 
 namespace omsgw::net {
 namespace asio = boost::asio;
@@ -110,6 +112,14 @@ const char* reason_phrase(int status) {
 
 }  // namespace
 
+/// relay_proxy.bypass: the destination goes direct (and through the address guard).
+bool bypasses_relay(const relay_target& relay, const std::string& host) {
+  for (const auto& pattern : relay.bypass) {
+    if (host_matches(pattern, host)) return true;
+  }
+  return false;
+}
+
 const char* to_string(connect_failure f) {
   switch (f) {
     case connect_failure::resolve_failed: return "resolve_failed";
@@ -117,6 +127,7 @@ const char* to_string(connect_failure f) {
     case connect_failure::refused: return "refused";
     case connect_failure::timeout: return "timeout";
     case connect_failure::relay_refused: return "relay_refused";
+    case connect_failure::relay_tls_failed: return "relay_tls_failed";
   }
   return "unknown";
 }
@@ -347,10 +358,12 @@ void connection::connect_and_relay(std::string host, std::uint16_t port, policy_
     self->port_ = port;
     self->policy_ = std::move(policy);
     self->relay_ = std::move(relay);
-    self->timer_.expires_after(timeout);
-    self->timer_.async_wait([self](const error_code& ec) {
-      if (!ec) self->on_connect_deadline();
-    });
+    self->connect_timeout_ = timeout;
+    if (self->relay_ && bypasses_relay(*self->relay_, self->host_)) self->relay_.reset();
+    if (self->relay_) {
+      self->relay_ = relay_health::instance().pick(self->relay_, clock_type::now());
+    }
+    self->arm_connect_deadline();
     if (self->relay_) {
       self->connect_via_relay();
     } else if (const ip_address* fixed = resolve_override(*self->policy_, self->host_)) {
@@ -369,9 +382,17 @@ void connection::connect_and_relay(std::string host, std::uint16_t port, policy_
   });
 }
 
+void connection::arm_connect_deadline() {
+  timer_.expires_after(connect_timeout_);
+  timer_.async_wait([self = shared_from_this(), attempt = relay_attempt_](const error_code& ec) {
+    if (!ec && attempt == self->relay_attempt_) self->on_connect_deadline();
+  });
+}
+
 // Through a relay, the relay resolves and reaches the destination; the gateway only
 // resolves the relay, which the operator configured, so its addresses are not
-// subject to the SSRF check (a relay on a private network is the normal case).
+// subject to the SSRF check (a relay on a private network is the normal case), but
+// upstream.resolve pins apply to its name as to a destination's.
 void connection::connect_via_relay() {
   if (auto literal = parse_ip_literal(host_)) {
     // The one destination address known here: checked as on a direct connection.
@@ -381,6 +402,11 @@ void connection::connect_via_relay() {
                                  " is " + to_string(classify_address(*literal)));
       return;
     }
+  }
+  if (const ip_address* pinned = resolve_override(*policy_, relay_->host)) {
+    candidates_.emplace_back(*pinned, relay_->port);
+    try_next_endpoint();
+    return;
   }
   if (auto literal = parse_ip_literal(relay_->host)) {
     candidates_.emplace_back(*literal, relay_->port);
@@ -406,11 +432,14 @@ void connection::add_candidate(const boost::asio::ip::address& addr, bool from_o
 
 void connection::on_resolved(const error_code& ec, tcp::resolver::results_type results) {
   if (closing_ || connect_done_) return;
+  if (ec && relay_) {
+    relay_attempt_failed(relay_outcome::unreachable, connect_failure::resolve_failed,
+                         "cannot resolve relay " + relay_->display() + ": " + ec.message());
+    return;
+  }
   if (ec) {
     report_connect_failure(connect_failure::resolve_failed,
-                           (relay_ ? "cannot resolve relay " + relay_->display()
-                                   : "cannot resolve " + host_) +
-                               ": " + ec.message());
+                           "cannot resolve " + host_ + ": " + ec.message());
     return;
   }
   for (const auto& entry : results) {
@@ -427,10 +456,11 @@ void connection::try_next_endpoint() {
   if (closing_ || connect_done_) return;
   if (next_candidate_ >= candidates_.size()) {
     if (relay_) {
-      report_connect_failure(candidates_.empty() ? connect_failure::resolve_failed
-                                                 : connect_failure::refused,
-                             "cannot connect to relay " + relay_->display() + ": " +
-                                 (candidates_.empty() ? "no address" : last_connect_error_));
+      relay_attempt_failed(relay_outcome::unreachable,
+                           candidates_.empty() ? connect_failure::resolve_failed
+                                               : connect_failure::refused,
+                           "cannot connect to relay " + relay_->display() + ": " +
+                               (candidates_.empty() ? "no address" : last_connect_error_));
     } else if (candidates_.empty() && forbidden_count_ > 0) {
       report_connect_failure(connect_failure::forbidden_address,
                              "destination address refused: " + last_connect_error_);
@@ -465,30 +495,83 @@ void connection::try_next_endpoint() {
 }
 
 void connection::start_relay_handshake(const tcp::endpoint& relay_endpoint) {
-  async_relay_handshake(
-      upstream_socket_, *relay_, host_, port_,
-      [self = shared_from_this(), relay_endpoint](const error_code& ec, relay_answer answer) {
-        // A deadline or close already reported (and closed the socket): nothing to add.
-        if (self->closing_ || self->connect_done_) return;
-        if (ec) {
-          self->report_connect_failure(connect_failure::refused,
-                                       "relay " + self->relay_->display() +
-                                           " failed during CONNECT " + self->host_ + ":" +
-                                           std::to_string(self->port_) + ": " + ec.message());
-          return;
-        }
-        if (answer.status != relay_status::established) {
-          self->report_connect_failure(connect_failure::relay_refused,
-                                       describe(*self->relay_, self->host_, self->port_, answer));
-          return;
-        }
-        self->pending_to_client_ = std::move(answer.leftover);
-        self->on_upstream_ready(relay_endpoint);
-      });
+  async_open_relay(upstream_socket_, relay_endpoint, relay_, host_, port_,
+                   std::chrono::duration_cast<std::chrono::milliseconds>(connect_timeout_),
+                   [self = shared_from_this(), relay_endpoint,
+                    attempt = relay_attempt_](relay_open_result r) {
+                     // A deadline, a close or a later attempt took over: drop this one.
+                     if (self->closing_ || self->connect_done_ || attempt != self->relay_attempt_) {
+                       if (r.fd >= 0) ::close(r.fd);
+                       return;
+                     }
+                     self->on_relay_opened(relay_endpoint, std::move(r));
+                   });
+}
+
+void connection::on_relay_opened(const tcp::endpoint& relay_endpoint, relay_open_result r) {
+  if (r.fd >= 0) {
+    // libcurl reconnected, or the tunnel goes through a TLS bridge: that is our socket.
+    error_code ignored;
+    upstream_socket_.close(ignored);
+    upstream_socket_.assign(relay_endpoint.protocol(), r.fd, ignored);
+  }
+  switch (r.outcome) {
+    case relay_outcome::ok: {
+      const bool skipped = relay_health::instance().report(relay_->display(), r.outcome,
+                                                           clock_type::now());
+      if (observer_) observer_->on_relay_attempt(*relay_, r.outcome, skipped);
+      pending_to_client_ = std::move(r.leftover);
+      on_upstream_ready(relay_endpoint);
+      return;
+    }
+    case relay_outcome::auth_failed:
+      return relay_attempt_failed(r.outcome, connect_failure::relay_refused, r.detail);
+    case relay_outcome::refused:
+      return relay_attempt_failed(r.outcome, connect_failure::relay_refused, r.detail);
+    case relay_outcome::tls_failed:
+      return relay_attempt_failed(r.outcome, connect_failure::relay_tls_failed, r.detail);
+    case relay_outcome::timeout:
+      return relay_attempt_failed(r.outcome, connect_failure::timeout, r.detail);
+    case relay_outcome::unreachable:
+      return relay_attempt_failed(r.outcome, connect_failure::refused, r.detail);
+  }
+}
+
+void connection::relay_attempt_failed(relay_outcome outcome, connect_failure why,
+                                      std::string detail) {
+  const bool skipped =
+      relay_health::instance().report(relay_->display(), outcome, clock_type::now());
+  if (observer_) observer_->on_relay_attempt(*relay_, outcome, skipped);
+  relay_trail_ += (relay_trail_.empty() ? "" : "; ") + detail;
+  relay_ptr next = tries_fallback(outcome) ? relay_->fallback : nullptr;
+  while (next && next->fallback && relay_health::instance().skipped(next->display(), clock_type::now())) {
+    next = next->fallback;
+  }
+  if (!next) {
+    report_connect_failure(why, relay_trail_);
+    return;
+  }
+  // The next relay gets its own connect timeout; this attempt's late results are dropped.
+  ++relay_attempt_;
+  relay_ = std::move(next);
+  candidates_.clear();
+  next_candidate_ = 0;
+  error_code ignored;
+  upstream_socket_.close(ignored);
+  resolver_.cancel();
+  arm_connect_deadline();
+  connect_via_relay();
 }
 
 void connection::on_connect_deadline() {
   if (closing_ || connect_done_) return;
+  if (relay_) {
+    relay_attempt_failed(relay_outcome::timeout, connect_failure::timeout,
+                         "no tunnel to " + host_ + ":" + std::to_string(port_) +
+                             " through relay " + relay_->display() +
+                             " within limits.connect_timeout_s");
+    return;
+  }
   report_connect_failure(connect_failure::timeout,
                          relay_ ? "no tunnel to " + host_ + ":" + std::to_string(port_) +
                                       " through relay " + relay_->display() +

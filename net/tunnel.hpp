@@ -21,6 +21,7 @@
 #include "net/policy.hpp"
 #include "net/proxy_protocol.hpp"
 #include "net/relay_handshake.hpp"
+#include "net/relay_open.hpp"
 #include "net/tls_inspector.hpp"
 
 namespace omsgw::net {
@@ -33,7 +34,9 @@ enum class connect_failure {
   forbidden_address,  ///< every address is loopback/private/... and allow_private is off
   refused,            ///< connection refused / unreachable on every address
   timeout,            ///< limits.connect_timeout_s elapsed
-  relay_refused,      ///< the relay proxy answered CONNECT with a non-2xx (e.g. 407)
+  relay_refused,      ///< the relay answered CONNECT with a non-2xx (403, or 407: our
+                      ///< credentials refused; the detail names the scheme)
+  relay_tls_failed,   ///< the TLS handshake with an https:// relay failed (verification...)
 };
 const char* to_string(connect_failure f);
 
@@ -86,6 +89,11 @@ class connection_observer {
   /// The upstream connection is made and the 200 written; relaying starts now.
   virtual void on_established(const established_info& info) = 0;
   virtual void on_connect_failed(connect_failure why, const std::string& detail) = 0;
+  /// One attempt through one relay ended (omsgw_relay_connects_total); skipped is true
+  /// when the relay is now skipped for relay_skip_time (omsgw_relay_up 0).
+  virtual void on_relay_attempt(const relay_target& relay, relay_outcome outcome, bool skipped) {
+    (void)relay, (void)outcome, (void)skipped;
+  }
   /// The TLS inspector reached a verdict (verified, reject or parse error), or, once,
   /// an alert ended the handshake before one (result.kind need_more, detail names it).
   virtual void on_inspected(const tls::inspection_result& result) = 0;
@@ -155,6 +163,9 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_connect_deadline();
   void connect_via_relay();
   void start_relay_handshake(const tcp::endpoint& relay_endpoint);
+  void on_relay_opened(const tcp::endpoint& relay_endpoint, relay_open_result r);
+  void relay_attempt_failed(relay_outcome outcome, connect_failure why, std::string detail);
+  void arm_connect_deadline();
   void on_resolved(const boost::system::error_code& ec, tcp::resolver::results_type results);
   void add_candidate(const boost::asio::ip::address& addr, bool from_override);
   void on_upstream_ready(const tcp::endpoint& upstream);
@@ -202,7 +213,10 @@ class connection : public std::enable_shared_from_this<connection> {
   std::string last_connect_error_;
   int forbidden_count_ = 0;
   bool connect_done_ = false;
-  relay_ptr relay_;  ///< engaged: the tunnel goes through this relay proxy
+  relay_ptr relay_;  ///< engaged: the tunnel goes through this relay proxy (the one tried now)
+  std::chrono::seconds connect_timeout_{10};  ///< per relay tried, and for a direct connect
+  std::uint32_t relay_attempt_ = 0;  ///< +1 per fallback: results of older attempts are dropped
+  std::string relay_trail_;          ///< why each relay tried so far failed
   /// Bytes the relay sent after its 2xx answer: tunnel data for the client, to be
   /// written to it after our own 200 and before relaying (start_tunnel).
   std::string pending_to_client_;
