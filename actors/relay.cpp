@@ -1,111 +1,31 @@
 #include "actors/relay.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
-
 #include <openssl/ssl.h>
 #include <openssl/x509_vfy.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 
+#include "config/secret_file.hpp"
 #include "metrics/events.hpp"
 
 namespace omsgw::actors {
 namespace asio_ssl = boost::asio::ssl;
+
 namespace {
 
-/// A password is one line; anything bigger is not a password file.
-constexpr std::size_t max_password_file = 4096;
+/// A keytab is small; anything bigger is not one.
+constexpr std::size_t max_keytab = 1 << 20;
 
-/// Closes a descriptor on every return path.
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-bool has_control_octet(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c < 0x20 || c == 0x7f;
-  });
-}
-
-void wipe(std::string& s) {
-  std::fill(s.begin(), s.end(), '\0');
-  s.clear();
-}
-
-/// Reads the password (first line) from path into password; returns "" or why not.
-/// The mode is checked on the opened descriptor, so the file checked is the file read.
-std::string read_password_file(const std::string& path, std::string& password) {
-  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return fmt::format(
-        "{} has mode {:04o}: a password file must not be readable or writable by group or "
-        "others (chmod 600 {})",
-        path, st.st_mode & 07777, path);
-  }
+/// The keytab must be a regular file neither group nor others may read or write.
+/// Returns "" or why not (its content, read to check it is readable, is wiped).
+std::string keytab_problem(const std::string& path) {
   std::string content;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      wipe(content);
-      return path + ": cannot read: " + std::strerror(errno);
-    }
-    if (n == 0) break;
-    content.append(buf, static_cast<std::size_t>(n));
-    std::fill(std::begin(buf), std::end(buf), '\0');
-    if (content.size() > max_password_file) {
-      wipe(content);
-      return fmt::format("{} is larger than {} bytes: it must hold the password on one line",
-                         path, max_password_file);
-    }
-  }
-  const std::size_t eol = content.find('\n');
-  password.assign(content, 0, eol);
-  wipe(content);
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) return path + " is empty: it must hold the password on its first line";
-  if (has_control_octet(password)) {
-    wipe(password);
-    return path + ": the password contains control characters";
-  }
-  return {};
-}
-
-}  // namespace
-
-namespace {
-
-/// A file the service reads a secret from (keytab): a regular file neither group nor
-/// others may read or write. Returns "" or why not.
-std::string secret_file_problem(const std::string& path, const char* what) {
-  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return fmt::format("{} has mode {:04o}: a {} must not be readable or writable by group or "
-                       "others (chmod 600 {})",
-                       path, st.st_mode & 07777, what, path);
-  }
-  return {};
+  auto why = config::read_private_file(path, S_IRWXG | S_IRWXO, max_keytab, content);
+  config::wipe(content);
+  return why;
 }
 
 /// The verifying TLS context of https:// relays: ca_file (PEM) or the system store.
@@ -185,29 +105,14 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     return r;
   };
   if (cfg.address.empty()) return r;  // direct: the other keys are unused
-  const bool needs_password = cfg.auth != config::relay_auth::negotiate;
-  if (!cfg.username.empty() || !cfg.password_file.empty()) {
-    if (cfg.username.empty() && needs_password) {
-      return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
-    }
-    // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
-    if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
-      return fail("relay_proxy.username", "must not contain ':' or control characters");
-    }
-    if (cfg.password_file.empty() && needs_password) {
-      return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
-    }
-  }
   if (!cfg.keytab.empty()) {
-    if (auto why = secret_file_problem(cfg.keytab, "keytab"); !why.empty()) {
+    if (auto why = keytab_problem(cfg.keytab); !why.empty()) {
       return fail("relay_proxy.keytab", std::move(why));
     }
   }
   std::string password;
-  if (!cfg.password_file.empty()) {
-    if (auto why = read_password_file(cfg.password_file, password); !why.empty()) {
-      return fail("relay_proxy.password_file", std::move(why));
-    }
+  if (auto problem = config::read_relay_password(cfg, password)) {
+    return fail(std::move(problem->key), std::move(problem->message));
   }
   // The chain is built from its end: each relay holds the next one to try.
   std::vector<std::pair<std::string, std::string>> chain = {{cfg.address, "relay_proxy.address"}};
@@ -218,7 +123,7 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
   for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
     auto one = load_one(cfg, it->first, it->second, password);
     if (!one.ok()) {
-      wipe(password);
+      config::wipe(password);
       return one;
     }
     auto t = std::make_shared<net::relay_target>(*one.target);
@@ -226,7 +131,7 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     if (std::next(it) == chain.rend()) t->bypass = cfg.bypass;
     next = std::move(t);
   }
-  wipe(password);
+  config::wipe(password);
   use_client_keytab(cfg.keytab);
   r.target = std::move(next);
   return r;

@@ -11,6 +11,7 @@ relay's own log, and checks that no secret reaches the gateway's log.
 """
 import os
 import socket
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -285,3 +286,80 @@ def test_check_config_and_relay_proxy_get_show_no_secret(env, gateways, tmp_path
                            stderr=subprocess.PIPE, timeout=30)
         out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
         assert PASSWORD not in out, out
+
+
+# ---------------------------------------------------------------- CLI, live
+
+
+def omsgw_cli(gw, *args):
+    r = subprocess.run([BIN, *args, "--config", gw.config_path], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=30)
+    out = r.stdout.decode("utf-8", "replace") + r.stderr.decode("utf-8", "replace")
+    assert r.returncode == 0, out
+    assert PASSWORD not in out
+    return out
+
+
+def https_get(env, sock):
+    """One HTTPS request over an open tunnel (TLS with nginx inside it)."""
+    ctx = ssl.create_default_context(cafile=env["certs"].ca)
+    t = ctx.wrap_socket(sock, server_hostname="allowed.test", do_handshake_on_connect=True)
+    t.sendall(b"GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+    data = b""
+    while env["nginx"].body not in data:
+        chunk = t.recv(4096)
+        assert chunk, data
+        data += chunk
+    return t
+
+
+def test_cli_changes_apply_live_while_an_older_tunnel_keeps_relaying(env, gateways, tmp_path):
+    squid = env["squids"]["digest"]
+    nginx = env["nginx"]
+    pw = password_file(tmp_path / "relay.pw", PASSWORD)
+    gw = start_gw(env, gateways, tmp_path, {"address": squid.address(), "auth": "digest",
+                                            "username": USER, "password_file": pw})
+    old, status, head = proxy_connect("127.0.0.1", gw.port, f"allowed.test:{nginx.port}")
+    assert status == 200, head
+    old_tls = https_get(env, old)
+
+    dead = free_port()
+    omsgw_cli(gw, "relay-proxy", "set", "--address", f"http://127.0.0.1:{dead}",
+              "--fallback", squid.address())
+    gw.wait_event(100, f"relay proxy set to 127.0.0.1:{dead}")
+    shown = omsgw_cli(gw, "relay-proxy", "get")
+    assert f"fallback:      {squid.address()}" in shown and "auth:          digest" in shown
+    assert f"username:      {USER}" in shown  # kept: set changes only what it is given
+    fetch(env, gw)  # through the fallback
+    assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{dead}",
+                  result="unreachable") == 1
+
+    omsgw_cli(gw, "relay-proxy", "bypass", "add", "Allowed.Test")
+    assert omsgw_cli(gw, "relay-proxy", "bypass", "list").split() == ["allowed.test"]
+    gw.wait_event(100, "credentials changed|relay proxy")
+    deadline = time.time() + 10
+    while True:  # the watcher applies the edit: the next tunnel goes direct
+        n = len([l for l in gw.events(100) if "tunnel established" in l])
+        fetch(env, gw)
+        lines = [l for l in gw.events(100) if "tunnel established" in l]
+        if len(lines) > n and "through relay" not in lines[-1]:
+            break
+        assert time.time() < deadline, gw.text()
+        time.sleep(0.2)
+
+    omsgw_cli(gw, "relay-proxy", "clear")
+    assert "none (direct connections)" in omsgw_cli(gw, "relay-proxy", "get")
+    assert omsgw_cli(gw, "relay-proxy", "bypass", "list").split() == ["allowed.test"]
+    omsgw_cli(gw, "relay-proxy", "bypass", "remove", "allowed.test")
+    assert omsgw_cli(gw, "relay-proxy", "bypass", "list").strip() == ""
+    gw.wait_event(100, "cleared")
+
+    # The tunnel opened through Squid before every change still relays.
+    old_tls.sendall(b"GET / HTTP/1.1\r\nHost: allowed.test\r\n\r\n")
+    data = b""
+    while nginx.body not in data:
+        chunk = old_tls.recv(4096)
+        assert chunk, data
+        data += chunk
+    old_tls.close()
+    squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{nginx.port}", USER)
