@@ -34,6 +34,11 @@ class observer final : public net::connection_observer {
       OMSGW_EVENT(debug, info, ctx, "tunnel established to {}", endpoint_text(info.upstream));
     }
   }
+  void on_relay_attempt(const net::relay_target& relay, net::relay_outcome outcome,
+                        bool skipped) override {
+    // Straight from the strand: a metric update is thread-safe and needs no actor.
+    if (metrics_) metrics_->count_relay_attempt(relay.display(), net::to_string(outcome), skipped);
+  }
   void on_connect_failed(net::connect_failure why, const std::string& detail) override {
     caf::anon_send(me_, failed_atom::value, connect_failure_msg{why, detail});
   }
@@ -138,7 +143,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     if (current) return connect(self->state.route.relay);
     auto relays = find_relay(self->home_system());
     if (!relays) return connect(nullptr);
-    self->request(relays, std::chrono::seconds(5), caf::get_atom::value)
+    self->request(relays, k_actor_request_timeout, caf::get_atom::value)
         .then([=](const net::relay_ptr& relay) { connect(relay); },
               [=](const caf::error& err) {
                 self->state.svc->metrics->errors.Increment();
@@ -212,7 +217,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                  true);
           return;
         }
-        self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
+        self->request(s.policy, k_actor_request_timeout, check_atom::value, s.host, s.port)
             .then([=](const policy_answer& answer) { decide(answer, false); },
                   [=](const caf::error& err) {
                     self->state.svc->metrics->errors.Increment();

@@ -140,14 +140,19 @@ void connection::start_connect(std::string host, std::uint16_t port, policy_ptr 
   phase_ = phase::connecting;
   host_ = std::move(host);
   port_ = port;
-  relay_ = relay;
-  arm(clock_type::now() + deadlines_.connect);
+  // The connector keeps the connect deadline (per relay tried) and picks the route.
   auto connector = std::make_shared<upstream_connector>(ex_, dns_);
   connector_ = connector;
-  connector->start(
-      upstream_target{host_, port_, std::move(policy), std::move(relay),
-                      display_address(client_.address())},
-      [self = shared_from_this()](upstream_outcome out) { self->on_upstream(std::move(out)); });
+  upstream_target target{host_, port_, std::move(policy), std::move(relay),
+                         display_address(client_.address()), deadlines_.connect, nullptr};
+  target.on_relay_attempt = [weak = weak_from_this()](const relay_target& r,
+                                                      relay_outcome outcome, bool skipped) {
+    auto self = weak.lock();
+    if (self && self->observer_) self->observer_->on_relay_attempt(r, outcome, skipped);
+  };
+  connector->start(std::move(target), [self = shared_from_this()](upstream_outcome out) {
+    self->on_upstream(std::move(out));
+  });
 }
 
 void connection::on_upstream(upstream_outcome out) {
@@ -158,7 +163,8 @@ void connection::on_upstream(upstream_outcome out) {
   error_code ignored;
   client_socket_.set_option(tcp::no_delay(true), ignored);
   phase_ = phase::tunnel;
-  const established_info info{out.endpoint, relay_, host_, port_, 0};
+  // out.relay: after bypass and fallback, the relay actually used (null: direct).
+  const established_info info{out.endpoint, out.relay, host_, port_, 0};
   tunnel_relay::setup s{std::move(client_socket_),
                         std::move(out),
                         reader_.take_leftover(),
@@ -216,16 +222,6 @@ void connection::on_deadline() {
       request_outcome late;
       late.detail = "no complete request within limits.header_timeout_s";
       return report_request(late, true);
-    }
-    case phase::connecting: {
-      if (connector_) connector_->cancel();
-      connector_.reset();
-      return report_connect_failure(
-          connect_failure::timeout,
-          (relay_ ? "no tunnel to " + authority_text(host_, port_) + " through relay " +
-                        relay_->display()
-                  : "no connection to " + authority_text(host_, port_)) +
-              " within limits.connect_timeout_s");
     }
     default:
       return;

@@ -64,8 +64,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void reply_and_close(int status, std::string extra_headers = {});
 
   /// Connects to host:port (net/upstream_connector: resolve unless pinned or a
-  /// literal, the address guard on every candidate, or through relay) within timeout,
-  /// relay answer included. Once connected it goes straight on (no round trip to the
+  /// literal, the address guard on every candidate, or through relay, its fallbacks
+  /// and bypass) within timeout per route tried, relay answer included. Once connected it goes straight on (no round trip to the
   /// owner): sends "200 Connection established", reports on_established, and relays
   /// both ways under tunnel until either side ends. A failure reports on_connect_failed.
   void connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
@@ -117,7 +117,6 @@ class connection : public std::enable_shared_from_this<connection> {
 
   std::string host_;
   std::uint16_t port_ = 0;
-  relay_ptr relay_;
   std::shared_ptr<upstream_connector> connector_;
   tunnel_options options_;
   std::shared_ptr<tunnel_relay> tunnel_;  ///< the tunnel phase (net/tunnel_relay)

@@ -5,10 +5,16 @@
 /// is never connected to), connects to the candidates in turn, then, with a relay,
 /// lets the relay's opener ask it for the destination. The result is a byte stream.
 ///
-/// It has no timer: the tunnel bounds the whole attempt with its connect deadline and
-/// calls cancel(). Everything runs on the executor given (the connection's strand).
+/// With relays (relay_proxy) it also decides the route: a bypassed destination goes
+/// direct; otherwise the first relay of the chain not skipped (net/relay_health), and
+/// on an outage (tries_fallback) the next one, each with its own connect deadline
+/// (target.timeout). The connector keeps the connect deadline (limits.connect_timeout_s:
+/// per relay tried, or for the direct attempt) and reports timeout when it passes. Everything runs on the executor given (the
+/// connection's strand).
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,20 +34,34 @@ struct upstream_target {
   policy_ptr policy;  ///< the snapshot the CONNECT was allowed under (guard, pins)
   relay_ptr relay;    ///< null: connect directly
   std::string client_key;  ///< the client's address text (the resolver's per-client bound)
+  std::chrono::seconds timeout{10};  ///< limits.connect_timeout_s: per relay tried, or direct
+  /// One attempt through one relay ended (omsgw_relay_connects_total); skipped: the
+  /// relay is skipped for relay_skip_time from now (omsgw_relay_up 0). May be empty.
+  std::function<void(const relay_target&, relay_outcome, bool skipped)> on_relay_attempt;
 };
+
+/// relay_proxy.bypass: the destination goes direct (and through the address guard).
+bool bypasses_relay(const relay_target& relay, const std::string& host);
 
 class upstream_connector : public std::enable_shared_from_this<upstream_connector> {
  public:
   using handler = std::function<void(upstream_outcome)>;
   upstream_connector(boost::asio::any_io_executor ex, std::shared_ptr<resolver> dns);
 
-  /// Starts the attempt; done is called once on the executor, unless cancel() came first.
+  /// Starts the attempt; done is called once on the executor (at the latest when the
+  /// deadline of the last route tried passes), unless cancel() came first.
   void start(upstream_target target, handler done);
   /// Stops whatever is pending (lookup results are then ignored, sockets closed) and
   /// drops done. Idempotent.
   void cancel();
 
  private:
+  void connect_direct();
+  void connect_via_relay();
+  void on_deadline();
+  void arm_deadline();
+  void on_relay_opened(upstream_outcome out);
+  void relay_attempt_failed(relay_outcome outcome, connect_failure why, std::string detail);
   void resolve(const std::string& name);
   void on_resolved(const boost::system::error_code& ec,
                    const std::vector<boost::asio::ip::address>& addresses);
@@ -62,6 +82,9 @@ class upstream_connector : public std::enable_shared_from_this<upstream_connecto
   std::size_t next_ = 0;
   int forbidden_ = 0;
   std::string last_error_;
+  boost::asio::steady_timer deadline_;  ///< this attempt's connect deadline
+  std::uint32_t attempt_ = 0;  ///< +1 per fallback: results of older attempts are dropped
+  std::string relay_trail_;    ///< why each relay tried so far failed
 };
 
 }  // namespace omsgw::net
