@@ -1,83 +1,98 @@
 #include "actors/relay.hpp"
 
-#include <fcntl.h>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <cerrno>
-#include <cstring>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
 
+#include "config/secret_file.hpp"
 #include "metrics/events.hpp"
 
 namespace omsgw::actors {
+namespace asio_ssl = boost::asio::ssl;
+
 namespace {
 
-/// A password is one line; anything bigger is not a password file.
-constexpr std::size_t max_password_file = 4096;
+/// A keytab is small; anything bigger is not one.
+constexpr std::size_t max_keytab = 1 << 20;
 
-/// Closes a descriptor on every return path.
-struct fd_guard {
-  int fd;
-  ~fd_guard() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-bool has_control_octet(std::string_view s) {
-  return std::any_of(s.begin(), s.end(), [](char ch) {
-    const auto c = static_cast<unsigned char>(ch);
-    return c < 0x20 || c == 0x7f;
-  });
-}
-
-void wipe(std::string& s) {
-  std::fill(s.begin(), s.end(), '\0');
-  s.clear();
-}
-
-/// Reads the password (first line) from path into password; returns "" or why not.
-/// The mode is checked on the opened descriptor, so the file checked is the file read.
-std::string read_password_file(const std::string& path, std::string& password) {
-  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
-  struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
-  if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-    return fmt::format(
-        "{} has mode {:04o}: a password file must not be readable or writable by group or "
-        "others (chmod 600 {})",
-        path, st.st_mode & 07777, path);
-  }
+/// The keytab must be a regular file neither group nor others may read or write.
+/// Returns "" or why not (its content, read to check it is readable, is wiped).
+std::string keytab_problem(const std::string& path) {
   std::string content;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = ::read(f.fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      wipe(content);
-      return path + ": cannot read: " + std::strerror(errno);
-    }
-    if (n == 0) break;
-    content.append(buf, static_cast<std::size_t>(n));
-    std::fill(std::begin(buf), std::end(buf), '\0');
-    if (content.size() > max_password_file) {
-      wipe(content);
-      return fmt::format("{} is larger than {} bytes: it must hold the password on one line",
-                         path, max_password_file);
-    }
+  auto why = config::read_private_file(path, S_IRWXG | S_IRWXO, max_keytab, content);
+  config::wipe(content);
+  return why;
+}
+
+/// The verifying TLS context of https:// relays: ca_file (PEM) or the system store.
+/// Returns "" or why the CA file is unusable; trust gets ca_file and a digest of it.
+std::string make_tls_context(const std::string& ca_file, std::shared_ptr<asio_ssl::context>& ctx,
+                             std::string& trust) {
+  ctx = std::make_shared<asio_ssl::context>(asio_ssl::context::tls_client);
+  SSL_CTX_set_min_proto_version(ctx->native_handle(), TLS1_2_VERSION);
+  if (ca_file.empty()) {
+    boost::system::error_code ec;
+    ctx->set_default_verify_paths(ec);
+    trust = "system";
+    return ec ? "cannot load the system CA store: " + ec.message() : std::string();
   }
-  const std::size_t eol = content.find('\n');
-  password.assign(content, 0, eol);
-  wipe(content);
-  if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) return path + " is empty: it must hold the password on its first line";
-  if (has_control_octet(password)) {
-    wipe(password);
-    return path + ": the password contains control characters";
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx->native_handle());
+  const int n = X509_STORE_load_file(store, ca_file.c_str());
+  if (n != 1) return ca_file + ": not a readable PEM file of CA certificates";
+  std::FILE* f = std::fopen(ca_file.c_str(), "rb");
+  std::string content;
+  if (f) {
+    char buf[4096];
+    for (std::size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) content.append(buf, k);
+    std::fclose(f);
   }
+  if (content.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return ca_file + ": holds no PEM certificate";
+  }
+  trust = ca_file + "#" + std::to_string(std::hash<std::string>{}(content));
   return {};
+}
+
+/// One relay of the chain (address or a fallback) with the shared credentials.
+relay_load_result load_one(const config::relay_proxy_config& cfg, const std::string& address,
+                           const std::string& key, const std::string& password) {
+  relay_load_result r;
+  auto target = net::parse_relay_address(address);
+  if (!target) {
+    r.key = key;
+    r.error = "'" + address + "' is not http(s)://HOST:PORT";
+    return r;
+  }
+  target->auth = cfg.auth;
+  target->username = cfg.username;
+  target->password = password;
+  target->kerberos = !cfg.keytab.empty() || cfg.auth == config::relay_auth::negotiate;
+  if (!cfg.username.empty() && !password.empty()) {
+    target->authorization = net::basic_authorization(cfg.username, password);
+  }
+  if (target->tls) {
+    if (auto why = make_tls_context(cfg.ca_file, target->tls_context, target->tls_trust);
+        !why.empty()) {
+      r.key = "relay_proxy.ca_file";
+      r.error = std::move(why);
+      return r;
+    }
+  }
+  r.target = std::make_shared<const net::relay_target>(std::move(*target));
+  return r;
+}
+
+/// Negotiate from a client keytab: MIT Kerberos acquires (and renews before expiry)
+/// the initiator's tickets from KRB5_CLIENT_KTNAME into an in-memory cache, so no
+/// ticket reaches the disk. Process-wide: set when the configuration is loaded.
+void use_client_keytab(const std::string& keytab) {
+  if (keytab.empty()) return;
+  ::setenv("KRB5_CLIENT_KTNAME", keytab.c_str(), 1);
+  ::setenv("KRB5CCNAME", "MEMORY:omsgw-relay", 1);
 }
 
 }  // namespace
@@ -89,36 +104,46 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     r.error = std::move(error);
     return r;
   };
-  if (cfg.address.empty()) return r;  // direct: username and password_file unused
-  auto target = net::parse_relay_address(cfg.address);
-  if (!target) return fail("relay_proxy.address", "'" + cfg.address + "' is not http://HOST:PORT");
-  if (cfg.username.empty() && cfg.password_file.empty()) {
-    r.target = std::make_shared<const net::relay_target>(std::move(*target));
-    return r;
-  }
-  if (cfg.username.empty()) {
-    return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
-  }
-  // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
-  if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
-    return fail("relay_proxy.username", "must not contain ':' or control characters");
-  }
-  if (cfg.password_file.empty()) {
-    return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
+  if (cfg.address.empty()) return r;  // direct: the other keys are unused
+  if (!cfg.keytab.empty()) {
+    if (auto why = keytab_problem(cfg.keytab); !why.empty()) {
+      return fail("relay_proxy.keytab", std::move(why));
+    }
   }
   std::string password;
-  if (auto why = read_password_file(cfg.password_file, password); !why.empty()) {
-    return fail("relay_proxy.password_file", std::move(why));
+  if (auto problem = config::read_relay_password(cfg, password)) {
+    return fail(std::move(problem->key), std::move(problem->message));
   }
-  target->authorization = net::basic_authorization(cfg.username, password);
-  wipe(password);
-  r.target = std::make_shared<const net::relay_target>(std::move(*target));
+  // The chain is built from its end: each relay holds the next one to try.
+  std::vector<std::pair<std::string, std::string>> chain = {{cfg.address, "relay_proxy.address"}};
+  for (std::size_t i = 0; i < cfg.fallback.size(); ++i) {
+    chain.emplace_back(cfg.fallback[i], "relay_proxy.fallback[" + std::to_string(i) + "]");
+  }
+  net::relay_ptr next;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    auto one = load_one(cfg, it->first, it->second, password);
+    if (!one.ok()) {
+      config::wipe(password);
+      return one;
+    }
+    auto t = std::make_shared<net::relay_target>(*one.target);
+    t->fallback = next;
+    if (std::next(it) == chain.rend()) t->bypass = cfg.bypass;
+    next = std::move(t);
+  }
+  config::wipe(password);
+  use_client_keytab(cfg.keytab);
+  r.target = std::move(next);
   return r;
 }
 
 bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b) {
   if (!a || !b) return !a && !b;
   return *a == *b;
+}
+
+void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head) {
+  for (auto r = head; r; r = r->fallback) m.relay_configured(r->display());
 }
 
 std::string relay_display(const net::relay_ptr& r) { return r ? r->display() : "direct"; }
@@ -162,7 +187,8 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                       "relay proxy set to {} ({}): new tunnels go through it; established "
                       "tunnels keep their path",
                       next->display(),
-                      next->authorization.empty() ? "no authentication" : "Basic authentication");
+                      next->scheme_name() == "none" ? "no authentication"
+                                                    : "authentication " + next->scheme_name());
         }
         current = std::move(next);
         auto& st = self->state;

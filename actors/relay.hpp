@@ -20,6 +20,7 @@
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
 #include "config/config.hpp"
+#include "metrics/metrics.hpp"
 #include "net/relay_handshake.hpp"
 
 namespace omsgw::actors {
@@ -59,15 +60,20 @@ struct relay_load_result {
 };
 
 /// Builds the relay target of relay_proxy: parses the address and, with a username,
-/// reads the password from password_file (its first line, without the line end).
-/// The file must be a regular file that neither group nor others may read or write
-/// (e.g. mode 0600 or 0400): otherwise this fails, the gateway refuses to start, and
-/// a reload is refused (event 401). Blocking file I/O: call it at start-up or in the
-/// detached config reloader only.
+/// reads the password with config::read_relay_password (the one check of the password
+/// file, which every configuration load also runs: config/config_file). The encoded
+/// credentials are kept; the password's transient copies are wiped. Also: the keytab
+/// must be a private regular file (relay_proxy.keytab), an https:// relay gets its
+/// verifying TLS context from ca_file (which must hold PEM certificates) or the system
+/// store, and the fallback relays are chained behind the first (bypass on the first).
+/// Blocking file I/O: call it at start-up or in the detached config reloader only.
 relay_load_result load_relay_target(const config::relay_proxy_config& cfg);
 
 /// True when both are null or both name the same relay with the same credentials.
 bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b);
+
+/// Sets omsgw_relay_up{relay} to 1 for every relay of the chain (start-up, reload).
+void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head);
 
 /// "127.0.0.1:3128" or "direct": how logs and /status name the relay (no secrets).
 std::string relay_display(const net::relay_ptr& r);

@@ -6,8 +6,6 @@
 namespace omsgw::actors {
 namespace {
 
-constexpr std::size_t header_limit = 16 * 1024;  // SPEC.md: headers over 16 KiB -> 431
-
 std::string endpoint_text(const net::tcp::endpoint& ep) {
   return net::display_endpoint(ep.address(), ep.port());
 }
@@ -35,6 +33,11 @@ class observer final : public net::connection_observer {
     } else {
       OMSGW_EVENT(debug, info, ctx, "tunnel established to {}", endpoint_text(info.upstream));
     }
+  }
+  void on_relay_attempt(const net::relay_target& relay, net::relay_outcome outcome,
+                        bool skipped) override {
+    // Straight from the strand: a metric update is thread-safe and needs no actor.
+    if (metrics_) metrics_->count_relay_attempt(relay.display(), net::to_string(outcome), skipped);
   }
   void on_connect_failed(net::connect_failure why, const std::string& detail) override {
     caf::anon_send(me_, failed_atom::value, connect_failure_msg{why, detail});
@@ -109,7 +112,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
   self->attach_functor([conn](const caf::error&) { conn->close(); });
   conn->set_observer(std::make_shared<observer>(caf::actor_cast<caf::actor>(self),
                                                 st.svc->metrics, conn->id(), st.client));
-  conn->read_request(header_limit,
+  conn->read_request(net::max_header_bytes,
                      std::chrono::seconds(st.snapshot->config->limits.header_timeout_s));
 
   auto ctx = [self] {
@@ -140,7 +143,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     if (current) return connect(self->state.route.relay);
     auto relays = find_relay(self->home_system());
     if (!relays) return connect(nullptr);
-    self->request(relays, std::chrono::seconds(5), caf::get_atom::value)
+    self->request(relays, k_actor_request_timeout, caf::get_atom::value)
         .then([=](const net::relay_ptr& relay) { connect(relay); },
               [=](const caf::error& err) {
                 self->state.svc->metrics->errors.Increment();
@@ -214,7 +217,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                  true);
           return;
         }
-        self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
+        self->request(s.policy, k_actor_request_timeout, check_atom::value, s.host, s.port)
             .then([=](const policy_answer& answer) { decide(answer, false); },
                   [=](const caf::error& err) {
                     self->state.svc->metrics->errors.Increment();

@@ -178,7 +178,10 @@ std::vector<std::string> default_subjects() {
   return cfg::gateway_config{}.allowed_client_certificates;
 }
 
+std::vector<std::string> no_defaults() { return {}; }
+
 const list_command k_hosts{"allowed_hosts", "allowed host", &default_hosts};
+const list_command k_bypass{"relay_proxy.bypass", "entry of relay_proxy.bypass", &no_defaults};
 const list_command k_subjects{"allowed_client_certificates", "allowed client certificate",
                               &default_subjects};
 
@@ -210,7 +213,8 @@ int list_add(const context& c, const list_command& lc, const std::string& value)
       return ch;
     }
     return from_edit(
-        cfg::add_list_item(f.text, {lc.key}, cfg::yaml_string(item), yaml_strings(lc.defaults())),
+        cfg::add_list_item(f.text, cfg::split_key(lc.key), cfg::yaml_string(item),
+                           yaml_strings(lc.defaults())),
         "added " + std::string(lc.thing) + " " + item + " to " + c.path);
   });
 }
@@ -230,7 +234,8 @@ int list_remove(const context& c, const list_command& lc, const std::string& val
   };
   return edit_config(c, [&](const current_file& f) {
     auto ch =
-        from_edit(cfg::remove_list_items(f.text, {lc.key}, matches, yaml_strings(lc.defaults())),
+        from_edit(cfg::remove_list_items(f.text, cfg::split_key(lc.key), matches,
+                                         yaml_strings(lc.defaults())),
                   "removed " + std::string(lc.thing) + " " + item + " from " + c.path);
     if (ch.error.empty() && !ch.changed) {
       ch.error = item + " is not an " + std::string(lc.thing) + " in " + c.path;
@@ -295,8 +300,8 @@ int list_command_main(const context& c, const cli_args& a, const list_command& l
   }
   if (a.positional.size() != 2) {
     c.err << "omsgw " << a.command << " " << sub << ": needs exactly one "
-          << (std::string_view(lc.key) == k_hosts.key ? "HOST"
-                                                      : "SUBJECT (quote a subject with spaces)")
+          << (std::string_view(lc.key) != k_subjects.key ? "HOST"
+                                                         : "SUBJECT (quote a subject with spaces)")
           << "\n";
     return exit_usage;
   }
@@ -311,6 +316,12 @@ int allowed_host_command(const context& c, const cli_args& a) {
 
 int allowed_client_cert_command(const context& c, const cli_args& a) {
   return list_command_main(c, a, k_subjects, false);
+}
+
+int relay_bypass_command(const context& c, const cli_args& a) {
+  cli_args rest = a;  // "bypass add HOST" -> "add HOST"
+  if (!rest.positional.empty()) rest.positional.erase(rest.positional.begin());
+  return list_command_main(c, rest, k_bypass, false);
 }
 
 // ---------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ int allowed_host_command(const context& c, const cli_args& a);
 /// `omsgw allowed-client-cert add|remove SUBJECT | list`.
 int allowed_client_cert_command(const context& c, const cli_args& a);
 
+/// `omsgw relay-proxy bypass add|remove HOST | list` (relay_proxy.bypass).
+int relay_bypass_command(const context& c, const cli_args& a);
+
 /// `omsgw automation-hosts [REGION]`.
 int automation_hosts(const context& c, const cli_args& a);
 

@@ -4,43 +4,141 @@
 
 #include "cli/cli_relay.hpp"
 
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <iomanip>
-#include <sstream>
 #include <utility>
+
+#include <set>
+#include <vector>
+
+#include "cli/cli_config.hpp"
+#include "config/config_file.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
 
-/// A password file must be a regular file only its owner can read or write.
-bool password_file_ok(const std::string& path, std::string& absolute, std::string& why) {
-  char* real = ::realpath(path.c_str(), nullptr);
-  if (!real) {
-    why = "cannot use password file " + path + ": " + errno_text(errno);
-    return false;
+/// The absolute path of a file the service reads (password file, keytab, CA file), so
+/// the YAML names it wherever the service runs from. Whether the file is usable
+/// (private, parses) is checked with the rest of the configuration before the file
+/// is written. "" stays "" (unset).
+bool absolute_file(const std::string& path, std::string& absolute, std::string& why) {
+  if (path.empty()) {
+    absolute.clear();
+    return true;
   }
-  absolute = real;
-  std::free(real);
-  struct stat st {};
-  if (::stat(absolute.c_str(), &st) != 0) {
-    why = "cannot use password file " + path + ": " + errno_text(errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    why = "password file " + path + " is not a regular file";
-    return false;
-  }
-  if ((st.st_mode & 077) != 0) {
-    std::ostringstream mode;
-    mode << std::oct << std::setw(4) << std::setfill('0') << (st.st_mode & 07777);
-    why = "password file " + path + " is accessible by group or others (mode " + mode.str() +
-          "); restrict it with: chmod 600 " + path;
+  absolute = cfg::resolve_path(path);
+  if (::access(absolute.c_str(), F_OK) != 0) {
+    why = "cannot use " + path + ": " + errno_text(errno);
     return false;
   }
   return true;
+}
+
+/// The options of `set`, each a scalar key of relay_proxy; paths are made absolute.
+struct scalar_option {
+  const char* option;
+  const char* key;
+  bool path;
+};
+constexpr scalar_option k_scalars[] = {
+    {"--address", "address", false},     {"--auth", "auth", false},
+    {"--username", "username", false},   {"--password-file", "password_file", true},
+    {"--keytab", "keytab", true},        {"--ca-file", "ca_file", true},
+};
+
+void show(const context& c, const cfg::relay_proxy_config& r) {
+  auto list = [](const std::vector<std::string>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
+    return out.empty() ? std::string("none") : out;
+  };
+  auto path = [](const std::string& p) { return p.empty() ? std::string("not set") : "set (" + p + ")"; };
+  c.out << "address:       " << (r.address.empty() ? "none (direct connections)" : r.address) << "\n"
+        << "fallback:      " << list(r.fallback) << "\n"
+        << "auth:          " << cfg::to_string(r.auth) << "\n"
+        << "username:      " << (r.username.empty() ? "none" : r.username) << "\n"
+        << "password file: " << path(r.password_file) << "\n"
+        << "keytab:        " << path(r.keytab) << "\n"
+        << "ca file:       " << (r.ca_file.empty() ? "system store" : r.ca_file) << "\n"
+        << "bypass:        " << list(r.bypass) << "\n";
+}
+
+/// `set`: the options given replace their keys, the others stay (SPEC relay-proxy).
+int set_relay(const context& c, const cli_args& a) {
+  std::set<std::string> allowed = {"--fallback"};
+  for (const auto& o : k_scalars) allowed.insert(o.option);
+  if (!only_options(a, allowed, c.err)) return exit_usage;
+  if (a.options.empty()) {
+    c.err << "omsgw relay-proxy set: needs at least one of --address URL, --fallback URL, "
+             "--auth SCHEME, --username U, --password-file F, --keytab F, --ca-file F\n";
+    return exit_usage;
+  }
+  if (a.has("--address") && a.options.at("--address").empty()) {
+    c.err << "omsgw relay-proxy set: --address needs http(s)://HOST:PORT (use `clear` to remove "
+             "the relay)\n";
+    return exit_usage;
+  }
+  std::vector<std::pair<const char*, std::string>> scalars;
+  std::string message;
+  for (const auto& o : k_scalars) {
+    if (!a.has(o.option)) continue;
+    std::string value = a.options.at(o.option);
+    std::string why;
+    if (o.path && !absolute_file(a.options.at(o.option), value, why)) {
+      c.err << "omsgw: " << why << "\n";
+      return exit_failure;
+    }
+    scalars.emplace_back(o.key, value);
+    message += std::string(message.empty() ? "" : ", ") + o.key + " " +
+               (value.empty() ? "cleared" : value);
+  }
+  std::vector<std::string> fallback;
+  if (a.has("--fallback")) {
+    for (const auto& f : a.repeated.at("--fallback")) {
+      if (!f.empty()) fallback.push_back(cfg::yaml_string(f));
+    }
+    message += std::string(message.empty() ? "" : ", ") + "fallback " +
+               (fallback.empty() ? "cleared" : std::to_string(fallback.size()) + " relay(s)");
+  }
+  return edit_config(c, [&](const current_file& f) {
+    std::string text = f.text;
+    bool changed = false;
+    for (const auto& [key, value] : scalars) {
+      const auto r = cfg::set_scalar(text, {"relay_proxy", key}, cfg::yaml_string(value));
+      if (!r.ok()) return from_edit(r, "");
+      changed = changed || r.changed;
+      text = r.text;
+    }
+    if (a.has("--fallback")) {
+      const auto r = cfg::set_list(text, {"relay_proxy", "fallback"}, fallback);
+      if (!r.ok()) return from_edit(r, "");
+      changed = changed || r.changed;
+      text = r.text;
+    }
+    change ch;
+    ch.text = text;
+    ch.changed = changed;
+    ch.message = "relay proxy in " + c.path + ": " + message;
+    return ch;
+  });
+}
+
+/// `clear`: no relay (address and fallback go; credentials and bypass stay).
+int clear_relay(const context& c, const cli_args& a) {
+  if (!only_options(a, {}, c.err)) return exit_usage;
+  return edit_config(c, [&](const current_file& f) {
+    auto r = cfg::set_scalar(f.text, {"relay_proxy", "address"}, cfg::yaml_string(""));
+    if (!r.ok()) return from_edit(r, "");
+    const bool changed = r.changed;
+    r = cfg::set_list(r.text, {"relay_proxy", "fallback"}, {});
+    if (!r.ok()) return from_edit(r, "");
+    change ch;
+    ch.text = r.text;
+    ch.changed = changed || r.changed;
+    ch.message = "relay proxy cleared in " + c.path + ": direct connections";
+    return ch;
+  });
 }
 
 }  // namespace
@@ -51,6 +149,7 @@ int relay_proxy(const context& c, const cli_args& a) {
     (a.help ? c.out : c.err) << help_for(a.command);
     return a.help ? exit_ok : exit_usage;
   }
+  if (sub == "bypass") return relay_bypass_command(c, a);
   if (a.positional.size() != 1) {
     c.err << "omsgw relay-proxy " << sub << ": takes no positional argument\n";
     return exit_usage;
@@ -64,67 +163,13 @@ int relay_proxy(const context& c, const cli_args& a) {
     if (!only_options(a, {}, c.err)) return exit_usage;
     const auto config = effective_config(c);
     if (!config) return exit_failure;
-    const auto& r = config->relay_proxy;
-    c.out << "address:       " << (r.address.empty() ? "none (direct connections)" : r.address)
-          << "\n"
-          << "username:      " << (r.username.empty() ? "none" : r.username) << "\n"
-          << "password file: "
-          << (r.password_file.empty() ? "not set" : "set (" + r.password_file + ")") << "\n";
+    show(c, config->relay_proxy);
     return exit_ok;
   }
-  std::string address;
-  std::string username;
-  std::string password_file;
-  if (sub == "set") {
-    if (!only_options(a, {"--address", "--username", "--password-file"}, c.err)) return exit_usage;
-    if (!a.has("--address") || a.options.at("--address").empty()) {
-      c.err << "omsgw relay-proxy set: needs --address http://HOST:PORT (use `clear` to remove "
-               "the relay)\n";
-      return exit_usage;
-    }
-    address = a.options.at("--address");
-    if (a.has("--username") != a.has("--password-file")) {
-      c.err << "omsgw relay-proxy set: --username and --password-file go together\n";
-      return exit_usage;
-    }
-    if (a.has("--username")) {
-      username = a.options.at("--username");
-      std::string why;
-      if (!password_file_ok(a.options.at("--password-file"), password_file, why)) {
-        c.err << "omsgw: " << why << "\n";
-        return exit_failure;
-      }
-    }
-  } else if (sub == "clear") {
-    if (!only_options(a, {}, c.err)) return exit_usage;
-  } else {
-    c.err << "omsgw relay-proxy: unknown subcommand '" << sub << "' (get | set | clear)\n";
-    return exit_usage;
-  }
-  const std::string message =
-      sub == "clear"
-          ? "relay proxy cleared in " + c.path + ": direct connections"
-          : "relay proxy set to " + address +
-                (username.empty() ? " without credentials"
-                                  : " as " + username + " (password from " + password_file + ")") +
-                " in " + c.path;
-  return edit_config(c, [&](const current_file& f) {
-    std::string text = f.text;
-    bool changed = false;
-    for (const auto& [key, value] : {std::pair<const char*, const std::string&>{"address", address},
-                                     {"username", username},
-                                     {"password_file", password_file}}) {
-      const auto r = cfg::set_scalar(text, {"relay_proxy", key}, cfg::yaml_string(value));
-      if (!r.ok()) return from_edit(r, "");
-      changed = changed || r.changed;
-      text = r.text;
-    }
-    change ch;
-    ch.text = text;
-    ch.changed = changed;
-    ch.message = message;
-    return ch;
-  });
+  if (sub == "set") return set_relay(c, a);
+  if (sub == "clear") return clear_relay(c, a);
+  c.err << "omsgw relay-proxy: unknown subcommand '" << sub << "' (get | set | clear | bypass)\n";
+  return exit_usage;
 }
 
 }  // namespace omsgw::cli::detail

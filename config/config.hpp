@@ -44,10 +44,18 @@ struct tls_config {
   unverifiable_cert_action unverifiable_client_cert = unverifiable_cert_action::allow;
 };
 
+/// How the gateway answers a relay's 407 (SPEC relay_proxy.auth).
+enum class relay_auth { auto_, basic, digest, ntlm, negotiate };
+
 struct relay_proxy_config {
-  std::string address;        ///< "http://host:port", empty = direct
-  std::string username;
+  std::string address;        ///< "http://host:port" or "https://host:port", empty = direct
+  std::vector<std::string> fallback;  ///< more relays (same forms), tried in order
+  std::string username;       ///< "user" or "DOMAIN\\user"; the principal for negotiate
   std::string password_file;  ///< path; the password itself is never held here
+  relay_auth auth = relay_auth::auto_;
+  std::string keytab;         ///< negotiate: client keytab; "" = the credential cache
+  std::string ca_file;        ///< https:// relays: CA bundle; "" = the system store
+  std::vector<std::string> bypass;  ///< host patterns that go direct
 };
 
 struct clients_config {
@@ -105,5 +113,6 @@ struct gateway_config {
 
 std::string to_string(tls_version v);
 std::string to_string(run_mode m);
+std::string to_string(relay_auth a);
 
 }  // namespace omsgw::config

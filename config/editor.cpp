@@ -854,6 +854,11 @@ const std::vector<setting>& settings() {
        "see relay-proxy"},
       {"relay_proxy.username", k::text, {"RelayProxyUsername"}, false, "see relay-proxy"},
       {"relay_proxy.password_file", k::text, {"RelayProxyPasswordFile"}, false, "see relay-proxy"},
+      {"relay_proxy.fallback", k::list, {"RelayProxyFallback"}, false, "see relay-proxy"},
+      {"relay_proxy.auth", k::choice, {"RelayProxyAuth"}, false, "see relay-proxy"},
+      {"relay_proxy.keytab", k::text, {"RelayProxyKeytab"}, false, "see relay-proxy"},
+      {"relay_proxy.ca_file", k::text, {"RelayProxyCaFile"}, false, "see relay-proxy"},
+      {"relay_proxy.bypass", k::list, {"RelayProxyBypass"}, false, "see relay-proxy bypass"},
       {"clients.allow", k::list, {"AllowedClients", "ClientsAllow"}, true, "CIDRs"},
       {"upstream.resolve", k::table, {"Resolve"}, false, "edit the file"},
       {"upstream.allow_private", k::boolean, {"AllowPrivate"}, true, ""},
@@ -907,6 +912,11 @@ std::vector<std::string> setting_values(const gateway_config& c, const setting& 
   if (k == "relay_proxy.address") return one(c.relay_proxy.address);
   if (k == "relay_proxy.username") return one(c.relay_proxy.username);
   if (k == "relay_proxy.password_file") return one(c.relay_proxy.password_file);
+  if (k == "relay_proxy.fallback") return c.relay_proxy.fallback;
+  if (k == "relay_proxy.auth") return one(to_string(c.relay_proxy.auth));
+  if (k == "relay_proxy.keytab") return one(c.relay_proxy.keytab);
+  if (k == "relay_proxy.ca_file") return one(c.relay_proxy.ca_file);
+  if (k == "relay_proxy.bypass") return c.relay_proxy.bypass;
   if (k == "clients.allow") return c.clients.allow;
   if (k == "upstream.resolve") {
     std::vector<std::string> out;

@@ -82,8 +82,20 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
           {"relay_proxy",
            section(
                c, {{"address", relay_address_into(c, cfg.relay_proxy.address)},
+                   {"fallback", string_set_into(c, cfg.relay_proxy.fallback,
+                                                "a relay URL http(s)://HOST:PORT", relay_url())},
                    {"username", text_into(c, cfg.relay_proxy.username, "a string")},
-                   {"password_file", text_into(c, cfg.relay_proxy.password_file, "a file path")}})},
+                   {"password_file", text_into(c, cfg.relay_proxy.password_file, "a file path")},
+                   {"auth", choice_into(c, cfg.relay_proxy.auth,
+                                        {{"auto", relay_auth::auto_},
+                                         {"basic", relay_auth::basic},
+                                         {"digest", relay_auth::digest},
+                                         {"ntlm", relay_auth::ntlm},
+                                         {"negotiate", relay_auth::negotiate}})},
+                   {"keytab", text_into(c, cfg.relay_proxy.keytab, "a file path")},
+                   {"ca_file", text_into(c, cfg.relay_proxy.ca_file, "a file path")},
+                   {"bypass", string_set_into(c, cfg.relay_proxy.bypass,
+                                              "a host name or *.suffix pattern", host_pattern())}})},
           {"clients",
            section(c, {{"allow", string_set_into(c, cfg.clients.allow, "a CIDR", client_cidr())}})},
           {"upstream", section(c, {{"resolve", resolve_into(c, cfg.upstream.resolve)},
@@ -233,6 +245,22 @@ std::string to_string(run_mode m) {
   return "unknown";
 }
 
+std::string to_string(relay_auth a) {
+  switch (a) {
+    case relay_auth::auto_:
+      return "auto";
+    case relay_auth::basic:
+      return "basic";
+    case relay_auth::digest:
+      return "digest";
+    case relay_auth::ntlm:
+      return "ntlm";
+    case relay_auth::negotiate:
+      return "negotiate";
+  }
+  return "unknown";
+}
+
 std::string to_string(log_format f) { return f == log_format::json ? "json" : "text"; }
 
 std::string to_string(unverifiable_cert_action a) {
@@ -259,21 +287,6 @@ load_result parse_config(const std::string& yaml_text) {
   } catch (...) {
     return failure({{"", 0, 0, "cannot load configuration: unknown error"}});
   }
-}
-
-load_result load_config_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return failure({{"", 0, 0, std::string("cannot read file: ") + std::strerror(errno)}});
-  std::string text;
-  char buf[8192];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const int read_errno = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  if (read_errno != 0) {
-    return failure({{"", 0, 0, std::string("cannot read file: ") + std::strerror(read_errno)}});
-  }
-  return parse_config(text);
 }
 
 const char* default_config_path() { return "/etc/omsgw/omsgw.yaml"; }

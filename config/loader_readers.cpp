@@ -71,6 +71,14 @@ normaliser host_pattern() {
   };
 }
 
+normaliser relay_url() {
+  return [](const std::string& s, std::string& out) {
+    out = std::string(trim(s));
+    if (out.empty()) return std::string("is empty");
+    return relay_address_problem(out);
+  };
+}
+
 normaliser client_cidr() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
@@ -146,7 +154,7 @@ value_reader tls_version_into(checker& c, tls_version& field) {
 
 value_reader relay_address_into(checker& c, std::string& field) {
   return [&c, &field](const YAML::Node& v, const where& at) {
-    const auto s = c.text(v, at, R"(http://HOST:PORT or "")", true);
+    const auto s = c.text(v, at, R"(http(s)://HOST:PORT or "")", true);
     if (!s) return;
     if (const std::string why = relay_address_problem(*s); !why.empty()) {
       c.fail(at, "'" + *s + "' " + why);

@@ -71,7 +71,10 @@ value_reader ports_into(checker& c, std::vector<std::uint16_t>& field);
 /// tls.min_version: "1.0" | "1.1" | "1.2" | "1.3".
 value_reader tls_version_into(checker& c, tls_version& field);
 
-/// relay_proxy.address: "" or http://HOST:PORT.
+/// relay_proxy.fallback entries: http://HOST:PORT or https://HOST:PORT.
+normaliser relay_url();
+
+/// relay_proxy.address: "" or http(s)://HOST:PORT.
 value_reader relay_address_into(checker& c, std::string& field);
 
 /// upstream.resolve: host name -> IP literal; keys are normalised like allowed_hosts.

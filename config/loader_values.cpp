@@ -145,11 +145,12 @@ std::string cidr_problem(std::string_view text) {
 
 std::string relay_address_problem(std::string_view text) {
   if (text.empty()) return "";
-  constexpr std::string_view scheme = "http://";
   const std::string l = lower(text);
-  if (l.rfind("https://", 0) == 0) return "uses https; only http:// relay proxies are supported";
-  if (l.rfind(scheme, 0) != 0) return "is not of the form http://HOST:PORT";
-  std::string_view rest = text.substr(scheme.size());
+  const std::size_t scheme_size = l.rfind("http://", 0) == 0    ? 7
+                                  : l.rfind("https://", 0) == 0 ? 8
+                                                                : 0;
+  if (scheme_size == 0) return "is not of the form http://HOST:PORT or https://HOST:PORT";
+  std::string_view rest = text.substr(scheme_size);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('@') != std::string_view::npos) {
     return "must not contain credentials; use relay_proxy.username and password_file";

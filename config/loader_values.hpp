@@ -48,7 +48,7 @@ bool normalise_host(std::string_view in, bool allow_wildcard, std::string& out, 
 /// "10.0.0.0/8", "::/0" or a bare address. Returns "" when valid, else why not.
 std::string cidr_problem(std::string_view text);
 
-/// relay_proxy.address: "" or "http://HOST:PORT" (HOST a name, IPv4 or [IPv6]).
+/// relay_proxy.address: "" or "http(s)://HOST:PORT" (HOST a name, IPv4 or [IPv6]).
 /// Returns "" when valid, else why not.
 std::string relay_address_problem(std::string_view text);
 

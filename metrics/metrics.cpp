@@ -66,6 +66,9 @@ gateway_metrics::gateway_metrics(const std::string& version)
       reloads_failure(family(registry_, "omsgw_config_reloads_total",
                              "Configuration reloads by result")
                           .Add({{"result", "failure"}})),
+      reloads_unchanged(family(registry_, "omsgw_config_reloads_total",
+                               "Configuration reloads by result")
+                            .Add({{"result", "unchanged"}})),
       build_info(BuildGauge()
                      .Name("omsgw_build_info")
                      .Help("Build information; the value is always 1")
@@ -80,6 +83,14 @@ gateway_metrics::gateway_metrics(const std::string& version)
                          .Name("omsgw_report_would_deny_total")
                          .Help("In mode: report, refusals that were let through, by reason")
                          .Register(*registry_);
+  relay_connects_ = &BuildCounter()
+                         .Name("omsgw_relay_connects_total")
+                         .Help("Tunnel set-ups through a relay proxy, by relay and result")
+                         .Register(*registry_);
+  relay_up_ = &BuildGauge()
+                   .Name("omsgw_relay_up")
+                   .Help("1 for a configured relay proxy, 0 while it is skipped as unreachable")
+                   .Register(*registry_);
   for (std::size_t i = 1; i < reason_names.size(); ++i) {
     const std::string name(reason_names[i]);
     rejections_[i] = &rejections.Add({{"reason", name}});
@@ -93,6 +104,16 @@ void gateway_metrics::count_rejection(std::size_t reason) {
 
 void gateway_metrics::count_would_deny(std::size_t reason) {
   if (reason > 0 && reason < would_deny_.size()) would_deny_[reason]->Increment();
+}
+
+void gateway_metrics::count_relay_attempt(const std::string& relay, std::string_view result,
+                                          bool skipped) {
+  relay_connects_->Add({{"relay", relay}, {"result", std::string(result)}}).Increment();
+  relay_up_->Add({{"relay", relay}}).Set(skipped ? 0 : 1);
+}
+
+void gateway_metrics::relay_configured(const std::string& relay) {
+  relay_up_->Add({{"relay", relay}}).Set(1);
 }
 
 double gateway_metrics::rejections_total() const {

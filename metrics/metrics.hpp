@@ -39,6 +39,12 @@ class gateway_metrics {
   /// Counts a would-be refusal in report mode.
   void count_would_deny(std::size_t reason);
   double rejections_total() const;
+  /// One attempt through a relay ("host:port") ended: omsgw_relay_connects_total{relay,
+  /// result} += 1; omsgw_relay_up{relay} = 0 while it is skipped, else 1. Relay set-up
+  /// only (a short lock in prometheus-cpp's family), never per byte.
+  void count_relay_attempt(const std::string& relay, std::string_view result, bool skipped);
+  /// omsgw_relay_up{relay} = 1 for each configured relay (start-up and reload).
+  void relay_configured(const std::string& relay);
 
   prometheus::Gauge& active_client_connections;
   prometheus::Gauge& connected_clients;
@@ -50,11 +56,14 @@ class gateway_metrics {
   prometheus::Histogram& tunnel_duration;
   prometheus::Counter& reloads_success;
   prometheus::Counter& reloads_failure;
+  prometheus::Counter& reloads_unchanged;  ///< a request that found nothing new to apply
   prometheus::Gauge& build_info;
 
  private:
   std::array<prometheus::Counter*, reason_names.size()> rejections_{};
   std::array<prometheus::Counter*, reason_names.size()> would_deny_{};
+  prometheus::Family<prometheus::Counter>* relay_connects_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* relay_up_ = nullptr;
 };
 
 }  // namespace omsgw::metrics

@@ -206,37 +206,46 @@ bool proxy_header_reader::step_v1(std::uint8_t byte) {
     return false;
   }
 
-  if (v1_proto_ == v1_proto::undecided) {
-    const std::string_view token(header_.data() + v1_magic.size(), pos - v1_magic.size());
-    if (byte == ' ' || byte == '\r') {
-      if (token == "TCP4") {
-        v1_proto_ = v1_proto::tcp4;
-      } else if (token == "TCP6") {
-        v1_proto_ = v1_proto::tcp6;
-      } else if (token == "UNKNOWN") {
-        v1_proto_ = v1_proto::unknown;
-      } else {
-        fail("PROXY v1 line: unknown protocol \"" + printable(token) + "\"");
-        return false;
-      }
-      if (byte == '\r' && v1_proto_ != v1_proto::unknown) {
-        fail("PROXY v1 line: " + std::string(token) + " without addresses");
-        return false;
-      }
-      v1_spaces_ = 1;
-      return true;
-    }
-    const std::string_view so_far(header_.data() + v1_magic.size(), token.size() + 1);
-    if (!starts(so_far, "TCP4") && !starts(so_far, "TCP6") && !starts(so_far, "UNKNOWN")) {
-      fail("PROXY v1 line: unknown protocol \"" + printable(so_far) + "\"");
-      return false;
-    }
-    return true;
-  }
+  if (v1_proto_ == v1_proto::undecided) return step_v1_protocol(byte, pos);
   // Spec 2.1: "the receiver must ignore anything presented before the CRLF" after
   // UNKNOWN.
   if (v1_proto_ == v1_proto::unknown) return true;
 
+  return step_v1_field(byte, pos);
+}
+
+/// The protocol token after "PROXY " (TCP4, TCP6 or UNKNOWN), refused at the first
+/// byte that fits none of them. byte is already in header_, at pos.
+bool proxy_header_reader::step_v1_protocol(std::uint8_t byte, std::size_t pos) {
+  const std::string_view token(header_.data() + v1_magic.size(), pos - v1_magic.size());
+  if (byte == ' ' || byte == '\r') {
+    if (token == "TCP4") {
+      v1_proto_ = v1_proto::tcp4;
+    } else if (token == "TCP6") {
+      v1_proto_ = v1_proto::tcp6;
+    } else if (token == "UNKNOWN") {
+      v1_proto_ = v1_proto::unknown;
+    } else {
+      fail("PROXY v1 line: unknown protocol \"" + printable(token) + "\"");
+      return false;
+    }
+    if (byte == '\r' && v1_proto_ != v1_proto::unknown) {
+      fail("PROXY v1 line: " + std::string(token) + " without addresses");
+      return false;
+    }
+    v1_spaces_ = 1;
+    return true;
+  }
+  const std::string_view so_far(header_.data() + v1_magic.size(), token.size() + 1);
+  if (!starts(so_far, "TCP4") && !starts(so_far, "TCP6") && !starts(so_far, "UNKNOWN")) {
+    fail("PROXY v1 line: unknown protocol \"" + printable(so_far) + "\"");
+    return false;
+  }
+  return true;
+}
+
+/// TCP4/TCP6: one byte of the address and port fields (already in header_, at pos).
+bool proxy_header_reader::step_v1_field(std::uint8_t byte, std::size_t pos) {
   // TCP4/TCP6: fields src dst sport dport, separated by exactly one space. Refuse as
   // soon as the shape is wrong; values are checked once the CRLF is in.
   const char prev = header_[pos - 1];

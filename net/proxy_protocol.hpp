@@ -92,6 +92,8 @@ class proxy_header_reader {
   /// end of the header or at the first byte that decides the outcome.
   std::size_t take(const std::uint8_t* data, std::size_t size);
   bool step_v1(std::uint8_t byte);
+  bool step_v1_protocol(std::uint8_t byte, std::size_t pos);
+  bool step_v1_field(std::uint8_t byte, std::size_t pos);
   bool step_v2_fixed(std::uint8_t byte);
   void finish_v1();
   void finish_v2();

@@ -2,6 +2,7 @@
 
 #include "net/address.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -36,17 +37,52 @@ std::string printable(std::string_view text) {
 
 }  // namespace
 
+relay_target::~relay_target() {
+  std::fill(password.begin(), password.end(), '\0');
+  std::fill(authorization.begin(), authorization.end(), '\0');
+}
+
 std::string relay_target::display() const { return authority_text(host, port); }
 
-std::optional<relay_target> parse_relay_address(std::string_view address) {
-  constexpr std::string_view scheme = "http://";
-  if (address.size() < scheme.size()) return std::nullopt;
+relay_kind relay_target::kind() const {
+  if (tls) return relay_kind::tls;
+  const bool has_credentials = !username.empty() || kerberos;
+  if (!has_credentials || auth == config::relay_auth::basic) return relay_kind::plain;
+  return relay_kind::curl;
+}
+
+std::string relay_target::scheme_name() const {
+  if (username.empty() && !kerberos) return "none";
+  return config::to_string(auth);
+}
+
+bool relay_target::operator==(const relay_target& o) const {
+  const bool same_fallback =
+      (!fallback && !o.fallback) || (fallback && o.fallback && *fallback == *o.fallback);
+  return host == o.host && port == o.port && tls == o.tls && auth == o.auth &&
+         username == o.username && password == o.password && authorization == o.authorization &&
+         kerberos == o.kerberos && tls_trust == o.tls_trust && bypass == o.bypass &&
+         same_fallback;
+}
+
+namespace {
+/// Case-insensitive prefix test for URL schemes.
+bool has_scheme(std::string_view address, std::string_view scheme) {
+  if (address.size() < scheme.size()) return false;
   for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(address[i])) != scheme[i]) return std::nullopt;
+    if (std::tolower(static_cast<unsigned char>(address[i])) != scheme[i]) return false;
   }
-  std::string_view rest = address.substr(scheme.size());
+  return true;
+}
+}  // namespace
+
+std::optional<relay_target> parse_relay_address(std::string_view address) {
+  const bool tls = has_scheme(address, "https://");
+  if (!tls && !has_scheme(address, "http://")) return std::nullopt;
+  std::string_view rest = address.substr(tls ? 8 : 7);
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   relay_target t;
+  t.tls = tls;
   if (!parse_authority(rest, t.host, t.port)) return std::nullopt;
   return t;
 }
@@ -59,9 +95,11 @@ std::string basic_authorization(std::string_view user, std::string_view password
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
                                 reinterpret_cast<const unsigned char*>(plain.data()),
                                 static_cast<int>(plain.size()));
-  std::fill(plain.begin(), plain.end(), '\0');
+  OPENSSL_cleanse(plain.data(), plain.size());  // a store the optimiser cannot drop
   encoded.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return "Basic " + encoded;
+  std::string header = "Basic " + encoded;
+  OPENSSL_cleanse(encoded.data(), encoded.size());
+  return header;
 }
 
 std::string relay_connect_request(const relay_target& relay, std::string_view host,

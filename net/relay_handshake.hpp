@@ -12,6 +12,7 @@
 /// a detail string, and relay_target::display() never shows it.
 
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,27 +20,59 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+#include "net/limits.hpp"
 
 namespace omsgw::net {
 
+/// How a tunnel is opened through a relay (relay_target::kind, one place decides).
+enum class relay_kind {
+  plain,  ///< http://, no credentials or auth: basic: our own CONNECT (Beast), preemptive
+  curl,   ///< http:// with auto | digest | ntlm | negotiate: libcurl answers the 407s
+  tls,    ///< https://: TLS to the relay (Asio/OpenSSL), then libcurl inside it
+};
+
 /// Where and how to reach the relay. Immutable once built; shared by every
 /// connection that opens its tunnel through it (a reload builds a new one).
+/// SECRET fields are wiped when the last tunnel using the target lets it go.
 struct relay_target {
+  relay_target() = default;
+  relay_target(const relay_target&) = default;
+  relay_target& operator=(const relay_target&) = default;
+  ~relay_target();
+
   std::string host;           ///< name or IP literal (no brackets), lower-case
   std::uint16_t port = 0;
+  bool tls = false;           ///< https:// relay: TLS to the relay itself
+  config::relay_auth auth = config::relay_auth::auto_;
+  std::string username;       ///< as configured ("user", "DOMAIN\\user", a principal)
+  std::string password;       ///< for libcurl's schemes. SECRET.
   std::string authorization;  ///< "Basic <base64>" or empty (no credentials). SECRET.
+  bool kerberos = false;      ///< negotiate credentials exist (keytab or credential cache)
+  /// https:// relays: the verifying TLS context (ca_file or the system store), built
+  /// when the configuration is loaded so a bad CA file is a configuration error.
+  std::shared_ptr<boost::asio::ssl::context> tls_context;
+  std::string tls_trust;      ///< what tls_context trusts: ca_file and a digest of it
+  /// The next relay to try when this one is unreachable (relay_proxy.fallback).
+  std::shared_ptr<const relay_target> fallback;
+  /// Host patterns (allowed_hosts syntax) that go direct; held by the first relay only.
+  std::vector<std::string> bypass;
 
+  relay_kind kind() const;
   /// "host:port" ("[v6]:port"): the only form of a relay that goes into logs.
   std::string display() const;
-  bool operator==(const relay_target& o) const {
-    return host == o.host && port == o.port && authorization == o.authorization;
-  }
+  /// The scheme named in logs and event 403 ("basic", "ntlm", ... or "none").
+  std::string scheme_name() const;
+  bool operator==(const relay_target& o) const;
   bool operator!=(const relay_target& o) const { return !(*this == o); }
 };
 using relay_ptr = std::shared_ptr<const relay_target>;
 
-/// Parses relay_proxy.address, "http://HOST:PORT" with an optional trailing "/"
-/// (the loader has validated it). Returns nullopt for anything else.
+/// Parses relay_proxy.address, "http://HOST:PORT" or "https://HOST:PORT" with an
+/// optional trailing "/" (the loader has validated it). Returns nullopt otherwise.
 std::optional<relay_target> parse_relay_address(std::string_view address);
 
 /// The Proxy-Authorization value for Basic authentication (RFC 7617 2):
@@ -52,7 +85,7 @@ std::string relay_connect_request(const relay_target& relay, std::string_view ho
                                   std::uint16_t port);
 
 /// The most header octets accepted from a relay (the same bound as for clients).
-constexpr std::size_t relay_header_limit = 16 * 1024;
+constexpr std::size_t relay_header_limit = max_header_bytes;
 
 enum class relay_status {
   need_more,    ///< header incomplete: feed more bytes

@@ -132,6 +132,67 @@ TEST_F(RelayConfig, UsernameAndPasswordFileGoTogether) {
   EXPECT_EQ(colon.key, "relay_proxy.username");
 }
 
+TEST_F(RelayConfig, FallbacksFormAChainAndBypassStaysOnTheFirstRelay) {
+  auto c = cfg(write("pw", secret, 0600));
+  c.fallback = {"http://10.0.0.2:3128", "http://10.0.0.3:8080"};
+  c.bypass = {"*.internal.example"};
+  c.auth = config::relay_auth::ntlm;
+  const auto r = load_relay_target(c);
+  ASSERT_TRUE(r.ok()) << r.error;
+  std::vector<std::string> chain;
+  for (auto t = r.target; t; t = t->fallback) {
+    chain.push_back(t->display());
+    EXPECT_EQ(t->kind(), net::relay_kind::curl);  // ntlm: libcurl answers the 407s
+    EXPECT_EQ(t->password, secret);
+  }
+  EXPECT_EQ(chain, (std::vector<std::string>{"127.0.0.1:3128", "10.0.0.2:3128", "10.0.0.3:8080"}));
+  EXPECT_EQ(r.target->bypass, c.bypass);
+  EXPECT_TRUE(r.target->fallback->bypass.empty());
+}
+
+TEST_F(RelayConfig, RelayKindFollowsSchemeAndAuth) {
+  auto c = cfg(write("pw", secret, 0600));
+  c.auth = config::relay_auth::basic;
+  EXPECT_EQ(load_relay_target(c).target->kind(), net::relay_kind::plain);  // preemptive Basic
+  c.auth = config::relay_auth::auto_;
+  EXPECT_EQ(load_relay_target(c).target->kind(), net::relay_kind::curl);
+  EXPECT_EQ(load_relay_target(cfg("", "")).target->kind(), net::relay_kind::plain);
+  c.address = "https://proxy.example:8443";
+  const auto tls = load_relay_target(c);
+  ASSERT_TRUE(tls.ok()) << tls.error;  // the system store
+  EXPECT_EQ(tls.target->kind(), net::relay_kind::tls);
+  EXPECT_NE(tls.target->tls_context, nullptr);
+}
+
+TEST_F(RelayConfig, CaFileMustHoldPemCertificates) {
+  auto c = cfg("", "");
+  c.address = "https://proxy.example:8443";
+  c.ca_file = write("ca.pem", "not a certificate\n", 0644);
+  const auto r = load_relay_target(c);
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.key, "relay_proxy.ca_file");
+  c.ca_file = dir_ + "/absent.pem";
+  EXPECT_EQ(load_relay_target(c).key, "relay_proxy.ca_file");
+}
+
+TEST_F(RelayConfig, KeytabOpenToGroupOrOthersOrMissingIsRefused) {
+  auto c = cfg("", "");
+  c.auth = config::relay_auth::negotiate;
+  for (mode_t mode : {0640, 0604, 0644}) {
+    c.keytab = write("kt", "\x05\x02", mode);
+    const auto r = load_relay_target(c);
+    EXPECT_FALSE(r.ok()) << std::oct << mode;
+    EXPECT_EQ(r.key, "relay_proxy.keytab");
+    EXPECT_NE(r.error.find("chmod 600"), std::string::npos) << r.error;
+  }
+  c.keytab = dir_ + "/absent.keytab";
+  EXPECT_EQ(load_relay_target(c).key, "relay_proxy.keytab");
+  c.keytab = write("kt2", "\x05\x02", 0600);
+  const auto ok = load_relay_target(c);
+  ASSERT_TRUE(ok.ok()) << ok.error;
+  EXPECT_EQ(ok.target->kind(), net::relay_kind::curl);  // negotiate without a password
+}
+
 TEST(SameRelay, ComparesAddressAndCredentials) {
   auto make = [](std::string host, std::string auth) {
     auto t = std::make_shared<net::relay_target>();

@@ -612,13 +612,14 @@ TEST(ConfigLoader, ValidatesClientCidrs) {
 
 TEST(ConfigLoader, ValidatesRelayProxyAddress) {
   for (const char* ok : {"http://proxy.corp:3128", "http://10.1.1.1:8080",
-                         "http://[2001:db8::1]:3128", "HTTP://Proxy.Corp:3128/", ""}) {
+                         "http://[2001:db8::1]:3128", "HTTP://Proxy.Corp:3128/", "",
+                         "https://proxy:3128"}) {
     SCOPED_TRACE(ok);
     EXPECT_EQ(parse_ok(std::string("relay_proxy: {address: \"") + ok + "\"}").relay_proxy.address,
               ok);
   }
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"https://proxy:3128", "only http://"},
+      {"ftp://proxy:3128", "is not of the form http://HOST:PORT or https://HOST:PORT"},
       {"proxy.corp:3128", "is not of the form http://HOST:PORT"},
       {"http://proxy.corp", "needs a port"},
       {"http://proxy.corp:0", "invalid port: expected 1..65535"},
@@ -636,6 +637,40 @@ TEST(ConfigLoader, ValidatesRelayProxyAddress) {
     EXPECT_EQ(e.column, 12);
     EXPECT_TRUE(mentions(e.message, why)) << e.message;
   }
+}
+
+TEST(ConfigLoader, ReadsRelayAuthFallbackKeytabCaFileAndBypass) {
+  const gateway_config c = parse_ok(R"(relay_proxy:
+  address: https://proxy.corp:8443
+  fallback: [http://backup.corp:3128, "https://[2001:db8::2]:8443"]
+  auth: ntlm
+  username: CORP\svc
+  password_file: /etc/omsgw/relay.pw
+  keytab: /etc/omsgw/relay.keytab
+  ca_file: /etc/omsgw/relay-ca.pem
+  bypass: ["*.internal.corp", Intranet.Corp]
+)");
+  EXPECT_EQ(c.relay_proxy.address, "https://proxy.corp:8443");
+  EXPECT_EQ(c.relay_proxy.fallback,
+            (std::vector<std::string>{"http://backup.corp:3128", "https://[2001:db8::2]:8443"}));
+  EXPECT_EQ(c.relay_proxy.auth, relay_auth::ntlm);
+  EXPECT_EQ(c.relay_proxy.username, "CORP\\svc");
+  EXPECT_EQ(c.relay_proxy.keytab, "/etc/omsgw/relay.keytab");
+  EXPECT_EQ(c.relay_proxy.ca_file, "/etc/omsgw/relay-ca.pem");
+  EXPECT_EQ(c.relay_proxy.bypass, (std::vector<std::string>{"*.internal.corp", "intranet.corp"}));
+  EXPECT_EQ(parse_ok("{}").relay_proxy.auth, relay_auth::auto_);
+}
+
+TEST(ConfigLoader, RefusesAnUnknownRelayAuthAndABadFallbackWithKeyAndLine) {
+  const config_error auth = one_error("relay_proxy:\n  auth: kerberos\n");
+  EXPECT_EQ(auth.key, "relay_proxy.auth");
+  EXPECT_EQ(auth.line, 2);
+  EXPECT_TRUE(mentions(auth.message, "negotiate")) << auth.message;
+  const config_error fb = one_error("relay_proxy:\n  fallback:\n    - ftp://x:1\n");
+  EXPECT_EQ(fb.key, "relay_proxy.fallback[0]");
+  EXPECT_EQ(fb.line, 3);
+  const config_error bp = one_error("relay_proxy:\n  bypass: [\"bad host!\"]\n");
+  EXPECT_EQ(bp.key, "relay_proxy.bypass[0]");
 }
 
 TEST(ConfigLoader, ValidatesUpstreamResolveHostsAndAddresses) {
@@ -683,32 +718,6 @@ TEST(ConfigLoader, RejectsEmptyClientCertificateSubject) {
 }
 
 // --- files, formatting, names ---------------------------------------------------------
-
-TEST(ConfigLoader, ReportsUnreadableFileAsOneErrorWithoutLocation) {
-  const load_result r = load_config_file("/nonexistent/omsgw-test/omsgw.yaml");
-  EXPECT_FALSE(r.ok());
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].key, "");
-  EXPECT_EQ(r.errors[0].line, 0);
-  EXPECT_TRUE(mentions(r.errors[0].message, "No such file or directory")) << r.errors[0].message;
-
-  const load_result dir = load_config_file("/");
-  ASSERT_EQ(dir.errors.size(), 1u);
-  EXPECT_TRUE(mentions(dir.errors[0].message, "Is a directory")) << dir.errors[0].message;
-}
-
-TEST(ConfigLoader, LoadsAFileFromDisk) {
-  char path[] = "/tmp/omsgw_loader_test_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  const std::string text = "listen:\n  port: 3129\n";
-  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  close(fd);
-  const load_result r = load_config_file(path);
-  std::remove(path);
-  ASSERT_TRUE(r.ok()) << dump(r);
-  EXPECT_EQ(r.config->listen.port, 3129);
-}
 
 TEST(ConfigLoader, FormatsErrorsAsFileLineColumnKeyMessage) {
   EXPECT_EQ(format_error("/etc/omsgw/omsgw.yaml", {"listen.port", 3, 9, "bad"}),

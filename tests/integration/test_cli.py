@@ -382,10 +382,13 @@ def test_relay_proxy_get_set_clear_never_shows_the_password(tmp_path):
               "--password", secret, config=path)
     assert r.returncode == 2 and "--password-file" in r.stderr
     # An invalid address is refused by validation.
-    r = omsgw("relay-proxy", "set", "--address", "https://p.example:8080", config=path)
+    r = omsgw("relay-proxy", "set", "--address", "ftp://p.example:8080", config=path)
     assert r.returncode == 1 and "relay_proxy.address" in r.stderr
 
-    ok("relay-proxy", "set", "--address", "http://p2.example:8080", config=path)
+    # set replaces the options it is given and keeps the others (SPEC, issue 16): an
+    # empty value clears one.
+    ok("relay-proxy", "set", "--address", "http://p2.example:8080", "--username", "",
+       "--password-file", "", config=path)
     shown = ok("relay-proxy", "get", config=path)
     assert "http://p2.example:8080" in shown and "username:      none" in shown
     assert "password file: not set" in shown

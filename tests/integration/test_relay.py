@@ -10,18 +10,16 @@ the password never appears in a log line, in /status or in CLI output.
 """
 import base64
 import os
-import pwd
-import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import urllib.request
 
 import pytest
 
+import relays
 from gwtest import (BIN, Certs, EchoServer, Gateway, Nginx, base_config, free_port, proxy_connect,
-                    recv_exact, stop_process, wait_port)
+                    recv_exact)
 
 USER = "svc-omsgw"
 PASSWORD = "Pw-7f3a9c1e-relay"      # the secret that must never be printed
@@ -37,101 +35,18 @@ def secrets():
     return forms
 
 
-class Squid:
-    """A real Squid on 127.0.0.1 with Basic authentication (basic_ncsa_auth + htpasswd),
-    no cache, CONNECT allowed to the given ports only, and its own hosts file so it
-    resolves the test names to 127.0.0.1 (no DNS traffic leaves loopback)."""
-
-    def __init__(self, connect_ports, users, hosts):
-        # Squid drops root privileges to cache_effective_user, which must reach its
-        # files: a directory of its own under /tmp, owned by that user.
-        self.dir = tempfile.mkdtemp(prefix="omsgw-squid-")
-        os.chmod(self.dir, 0o755)
-        self.port = free_port()
-        self.access_log = os.path.join(self.dir, "access.log")
-        htpasswd = os.path.join(self.dir, "htpasswd")
-        for i, (user, password) in enumerate(users.items()):
-            subprocess.run(["htpasswd", "-i", *(["-c"] if i == 0 else []), htpasswd, user],
-                           input=password.encode(), check=True, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
-        hosts_file = os.path.join(self.dir, "hosts")
-        with open(hosts_file, "w") as f:
-            f.write("".join(f"127.0.0.1 {h}\n" for h in hosts))
-        effective = ""
-        if os.geteuid() == 0:
-            user = "proxy" if _user_exists("proxy") else "nobody"
-            effective = f"cache_effective_user {user}\n"
-            pw = pwd.getpwnam(user)
-            for root, dirs, files in os.walk(self.dir):
-                for name in [root] + [os.path.join(root, n) for n in dirs + files]:
-                    os.chown(name, pw.pw_uid, pw.pw_gid)
-        self.conf = os.path.join(self.dir, "squid.conf")
-        with open(self.conf, "w") as f:
-            f.write(f"""http_port 127.0.0.1:{self.port}
-{effective}pid_filename {self.dir}/squid.pid
-access_log stdio:{self.access_log}
-cache_log {self.dir}/cache.log
-cache_store_log none
-coredump_dir {self.dir}
-cache deny all
-cache_mem 4 MB
-netdb_filename none
-pinger_enable off
-logfile_rotate 0
-shutdown_lifetime 1 seconds
-hosts_file {hosts_file}
-dns_nameservers 127.0.0.1
-auth_param basic program {SQUID_AUTH} {htpasswd}
-auth_param basic realm omsgw-test
-auth_param basic credentialsttl 1 second
-acl authed proxy_auth REQUIRED
-acl SSL_ports port {" ".join(str(p) for p in connect_ports)}
-acl CONNECT method CONNECT
-http_access deny CONNECT !SSL_ports
-http_access allow authed
-http_access deny all
-""")
-        self.out = open(os.path.join(self.dir, "stderr.log"), "wb")
-        self.proc = subprocess.Popen(["squid", "-N", "-f", self.conf], stdout=self.out,
-                                     stderr=subprocess.STDOUT)
-        try:
-            wait_port("127.0.0.1", self.port, timeout=20)
-        except TimeoutError:
-            self.stop()
-            raise
-
-    def address(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def log_lines(self):
-        try:
-            with open(self.access_log) as f:
-                return f.read().splitlines()
-        except FileNotFoundError:
-            return []
-
-    def wait_log(self, *needles, timeout=15):
-        """Squid logs a tunnel when it ends; waits for a line holding every needle."""
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            for line in self.log_lines():
-                if all(n in line for n in needles):
-                    return line
-            time.sleep(0.1)
-        raise AssertionError(f"no squid access log line with {needles}: {self.log_lines()}")
-
-    def stop(self):
-        stop_process(self.proc, 15)
-        self.out.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def _user_exists(name):
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
+def Squid(connect_ports, users, hosts):
+    """A real Squid on 127.0.0.1 with Basic authentication (basic_ncsa_auth + htpasswd)
+    (relays.Squid: no cache, CONNECT to the given ports only, its own hosts file)."""
+    htpasswd = "".join(
+        subprocess.run(["htpasswd", "-n", "-i", user], input=password.encode(), check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL).stdout.decode().strip()
+        + "\n" for user, password in users.items())
+    return relays.Squid(connect_ports, hosts,
+                        f"auth_param basic program {SQUID_AUTH} {{dir}}/htpasswd\n"
+                        "auth_param basic realm omsgw-test\n"
+                        "auth_param basic credentialsttl 1 second",
+                        files={"htpasswd": htpasswd})
 
 
 @pytest.fixture(scope="module")

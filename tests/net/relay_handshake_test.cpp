@@ -50,11 +50,21 @@ TEST(RelayHandshake, ParsesRelayAddresses) {
 }
 
 TEST(RelayHandshake, RejectsAddressesThatAreNotHttpHostPort) {
-  for (const char* bad : {"", "https://p:3128", "p:3128", "http://p", "http://p:0",
+  for (const char* bad : {"", "p:3128", "http://p", "http://p:0",
                           "http://p:65536", "http://u:pw@p:3128", "http://p:3128/x",
                           "http://::1:3128", "ftp://p:21"}) {
     EXPECT_FALSE(parse_relay_address(bad)) << bad;
   }
+}
+
+TEST(RelayHandshake, HttpsAddressesAreTlsRelays) {
+  // SPEC relay_proxy.address: https:// means TLS to the relay (issue 16).
+  const auto t = parse_relay_address("HTTPS://Proxy.Example:8443/");
+  ASSERT_TRUE(t);
+  EXPECT_TRUE(t->tls);
+  EXPECT_EQ(t->display(), "proxy.example:8443");
+  EXPECT_FALSE(parse_relay_address("http://p:3128")->tls);
+  EXPECT_FALSE(parse_relay_address("https://u:pw@p:3128"));
 }
 
 TEST(RelayHandshake, BasicAuthorizationMatchesRfc7617Examples) {

@@ -1,0 +1,60 @@
+#pragma once
+/// \file
+/// Opening a tunnel through a relay on a socket the gateway has already connected to
+/// it (resolved, checked and connected like any upstream): one entry point for every
+/// relay kind (relay_target::kind):
+/// - plain: our own CONNECT with Beast (no credentials, or preemptive Basic);
+/// - curl: libcurl sends the CONNECT and answers the relay's 407 challenges (Digest,
+///   NTLM, Negotiate, Basic) on that same socket, from the process' single curl thread;
+/// - tls: TLS to the relay with Asio/OpenSSL (verified, SNI), bridged to a socketpair
+///   on which libcurl does its part; the tunnel then relays through the bridge.
+/// The result says what happened in the words of omsgw_relay_connects_total.
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
+#include <string>
+
+#include "net/relay_handshake.hpp"
+
+namespace omsgw::net {
+
+/// How an attempt through one relay ended (the metric's `result` label).
+enum class relay_outcome { ok, auth_failed, refused, unreachable, timeout, tls_failed };
+const char* to_string(relay_outcome o);
+
+/// True when the next relay (fallback) should be tried: the relay could not be reached
+/// or refused at TCP/TLS level. Never after an authentication failure or a refusal by
+/// a relay that answered (an operator error or a policy, not an outage).
+bool tries_fallback(relay_outcome o);
+
+struct relay_open_result {
+  relay_outcome outcome = relay_outcome::refused;
+  std::string detail;    ///< one line for logs and event 403; never a secret
+  int fd = -1;           ///< >= 0: the tunnel's socket to the relay from now on (owned
+                         ///< by the receiver), replacing the one given; -1: keep it
+  std::string leftover;  ///< bytes after the relay's 2xx: tunnel data for the client
+};
+using relay_open_handler = std::function<void(relay_open_result)>;
+
+/// Opens the tunnel to host:port through relay on socket (connected to relay_ep).
+/// done is called exactly once on socket's executor. With kind tls the socket is moved
+/// into the TLS bridge and result.fd is the bridge's end. timeout bounds libcurl's part
+/// (the caller's own deadline still applies; a late result must then be dropped and
+/// its fd closed).
+void async_open_relay(boost::asio::ip::tcp::socket& socket,
+                      const boost::asio::ip::tcp::endpoint& relay_ep,
+                      std::shared_ptr<const relay_target> relay, std::string host,
+                      std::uint16_t port, std::chrono::milliseconds timeout,
+                      relay_open_handler done);
+
+/// Runs the CONNECT exchange with libcurl on fd (taken over: curl closes it). With
+/// may_reconnect, curl may open a new connection to relay_ep when the relay closes
+/// after a 407. done is posted to ex.
+void curl_open_relay(int fd, const boost::asio::ip::tcp::endpoint& relay_ep, bool may_reconnect,
+                     std::shared_ptr<const relay_target> relay, std::string host,
+                     std::uint16_t port, std::chrono::milliseconds timeout,
+                     boost::asio::any_io_executor ex, relay_open_handler done);
+
+}  // namespace omsgw::net
