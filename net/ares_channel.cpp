@@ -97,6 +97,7 @@ std::shared_ptr<ares_channel> ares_channel::create(asio::io_context& io,
 ares_channel::~ares_channel() {
   // Callbacks see ARES_EDESTRUCTION (dropped); sockets are released, then closed by c-ares.
   if (channel_) ares_destroy(channel_);
+  for (auto& [fd, w] : watches_) w->sd.release();  // c-ares owns (and closed) them
 }
 
 void ares_channel::lookup(const std::string& host, callback cb) {
@@ -155,8 +156,8 @@ void ares_channel::arm(int fd, watch& w, bool write) {
   (write ? w.writing : w.reading) = true;
   w.sd.async_wait(write ? asio::posix::stream_descriptor::wait_write
                         : asio::posix::stream_descriptor::wait_read,
-                  [self = shared_from_this(), fd, gen = w.generation, write](const error_code& ec) {
-                    self->on_ready(fd, gen, write, ec);
+                  [weak = weak_from_this(), fd, gen = w.generation, write](const error_code& ec) {
+                    if (auto self = weak.lock()) self->on_ready(fd, gen, write, ec);
                   });
 }
 
@@ -187,8 +188,9 @@ void ares_channel::reschedule() {
   if (timer_armed_ && timer_.expiry() <= when) return;
   timer_armed_ = true;
   timer_.expires_at(when);
-  timer_.async_wait([self = shared_from_this()](const error_code& ec) {
-    if (ec) return;
+  timer_.async_wait([weak = weak_from_this()](const error_code& ec) {
+    auto self = weak.lock();
+    if (ec || !self) return;
     self->timer_armed_ = false;
     ares_process_fd(self->channel_, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
     self->reschedule();

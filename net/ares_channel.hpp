@@ -4,7 +4,9 @@
 /// with a posix::stream_descriptor (ARES_OPT_SOCK_STATE_CB says which and for what), and
 /// one timer follows ares_timeout, so any number of lookups are in flight at once and
 /// no thread ever blocks. All of it runs on the channel's strand; c-ares is not
-/// thread-safe, and nothing else touches the channel.
+/// thread-safe, and nothing else touches the channel. Pending waits hold the channel
+/// weakly: its owner decides when it goes (before the io_context, on the context's
+/// thread or once no thread runs the context).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>

@@ -51,7 +51,8 @@ struct dns_resolver::query {
 
 /// One I/O thread's channel and the lookups in flight on it (touched on its strand only).
 struct dns_resolver::lane {
-  std::shared_ptr<ares_channel> channel;
+  asio::io_context* io = nullptr;
+  std::shared_ptr<ares_channel> channel;  // null once closed
   std::unordered_map<std::string, std::shared_ptr<query>> queries;
 };
 
@@ -60,6 +61,7 @@ dns_resolver::dns_resolver(const std::vector<asio::io_context*>& contexts,
     : options_(std::move(options)), cache_(options_.cache) {
   for (asio::io_context* io : contexts) {
     auto l = std::make_unique<lane>();
+    l->io = io;
     l->channel = ares_channel::create(*io, options_.ares);
     lanes_.push_back(std::move(l));
   }
@@ -71,7 +73,7 @@ dns_resolver::lane* dns_resolver::lane_for(const asio::any_io_executor& ex) {
   asio::execution_context& ctx =
       asio::query(ex, asio::execution::context_as<asio::execution_context&>);
   for (auto& l : lanes_) {
-    if (&static_cast<asio::execution_context&>(l->channel->context()) == &ctx) return l.get();
+    if (&static_cast<asio::execution_context&>(*l->io) == &ctx) return l->channel ? l.get() : nullptr;
   }
   return nullptr;
 }
@@ -105,8 +107,15 @@ void dns_resolver::shutdown() {
     asio::post(l->channel->executor(), [self = shared_from_this(), l = l.get()] {
       auto queries = std::move(l->queries);
       for (auto& [host, q] : queries) self->finish(*l, q, dns_error::failure, {}, lookup_result::failure);
-      l->channel->cancel();
+      if (l->channel) l->channel->cancel();
     });
+  }
+}
+
+void dns_resolver::close() {
+  for (auto& l : lanes_) {
+    l->queries.clear();
+    l->channel.reset();
   }
 }
 

@@ -40,8 +40,8 @@ struct dns_resolver_options {
   std::function<void(lookup_result, double seconds)> on_lookup;
 };
 
-/// Hold it in a shared_ptr (make_shared): pending work keeps it alive. Destroy the last
-/// reference before the io_contexts.
+/// Hold it in a shared_ptr (make_shared): pending work keeps it alive. Teardown:
+/// shutdown(), stop the I/O threads, close(), then destroy the io_contexts.
 class dns_resolver final : public resolver,
                            public std::enable_shared_from_this<dns_resolver> {
  public:
@@ -56,6 +56,11 @@ class dns_resolver final : public resolver,
   /// Ends every lookup in flight with dns_error::failure and lets c-ares close its
   /// sockets, so the I/O threads can run out of work (gateway stop). Any thread.
   void shutdown();
+  /// Destroys the c-ares channels (and their sockets and timers) now. Call once no
+  /// thread runs the contexts any more and before they are destroyed; later lookups
+  /// fail. Needed because the resolver may outlive a context (connections on another
+  /// context, or a context's resolver slot, may hold the last reference).
+  void close();
 
  private:
   struct waiter;

@@ -214,7 +214,7 @@ http {{
 class Gateway:
     """The real omsgw binary with a temp config; its stderr is the event log."""
 
-    def __init__(self, directory, config, extra_args=(), wait=True):
+    def __init__(self, directory, config, extra_args=(), wait=True, env=None):
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
         self.config_path = os.path.join(directory, "omsgw.yaml")
@@ -225,7 +225,8 @@ class Gateway:
         self.host = config.get("listen", {}).get("address", "127.0.0.1")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([BIN, "run", "--config", self.config_path, *extra_args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         if wait:
             self.wait_ready()
 

@@ -36,9 +36,10 @@ class DnsResolver : public ::testing::Test {
   }
   void TearDown() override {
     resolver->shutdown();
-    resolver.reset();
     guard.reset();
     thread.join();
+    resolver->close();
+    resolver.reset();
   }
   void make(std::chrono::milliseconds timeout = std::chrono::milliseconds(3000),
             std::size_t per_client = 8) {
