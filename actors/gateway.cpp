@@ -27,6 +27,7 @@
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
 #include "net/io_pool.hpp"
+#include "net/splice_pump.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -113,6 +114,10 @@ int run_gateway(const run_options& options) {
   const unsigned actor_threads = std::max(1u, io_threads / 2);
 
   auto io = std::make_unique<net::io_pool>(io_threads);
+  // Splice pipes beyond the per-user pipe quota would shrink silently: say so once.
+  net::pipe_pool::set_notice([](const std::string& line) {
+    OMSGW_EVENT(warn, application_error, events::context{}, "{}", line);
+  });
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads));

@@ -6,8 +6,6 @@
 namespace omsgw::actors {
 namespace {
 
-constexpr std::size_t header_limit = 16 * 1024;  // SPEC.md: headers over 16 KiB -> 431
-
 std::string endpoint_text(const net::tcp::endpoint& ep) {
   return net::display_endpoint(ep.address(), ep.port());
 }
@@ -109,7 +107,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
   self->attach_functor([conn](const caf::error&) { conn->close(); });
   conn->set_observer(std::make_shared<observer>(caf::actor_cast<caf::actor>(self),
                                                 st.svc->metrics, conn->id(), st.client));
-  conn->read_request(header_limit,
+  conn->read_request(net::max_header_bytes,
                      std::chrono::seconds(st.snapshot->config->limits.header_timeout_s));
 
   auto ctx = [self] {

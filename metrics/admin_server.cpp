@@ -9,6 +9,8 @@
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
 
+#include "net/limits.hpp"
+
 namespace omsgw::metrics {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -32,7 +34,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   void do_read() {
     parser_.emplace();
     parser_->body_limit(admin_body_limit);
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(net::max_header_bytes);
     stream_.expires_after(admin_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](const error_code& ec, std::size_t) {

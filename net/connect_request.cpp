@@ -39,13 +39,20 @@ bool forbidden_octet(unsigned char ch) {
 
 }  // namespace
 
-/// Frames the header (up to the first CRLFCRLF, the same rule as Beast's find_eom) and
-/// hands it to Beast's parser in one put(). Beast's incremental put() stops parsing
-/// after its first need_more until it sees CRLFCRLF, so a malformed header without one
-/// would be refused or not depending on how TCP split it. Parsing the framed header
-/// once makes the outcome a function of the bytes alone. Bytes that can only be
-/// errors (CTLs, NUL, bare CR or LF; RFC 9112 2.2) refuse the request at once, so a
-/// client speaking TLS or binary to the proxy port gets its 400 without a timeout.
+/// Frames the header (up to the first empty line) and hands it to Beast's parser in
+/// one put(). Beast's incremental put() stops parsing after its first need_more until
+/// it sees CRLFCRLF, so a malformed header without one would be refused or not
+/// depending on how TCP split it. Parsing the framed header once makes the outcome a
+/// function of the bytes alone.
+///
+/// Line endings (RFC 9112 2.2): a recipient MAY take a lone LF as a line terminator,
+/// as Squid and Tinyproxy do for scripted clients; Beast 1.74 requires CRLF, so each
+/// lone LF is stored as CRLF before Beast sees the header. A bare CR stays an error
+/// (2.2: "MUST NOT" be treated as a terminator), and so does obs-fold, a header line
+/// starting with SP/HTAB (5.2: Beast would silently unfold it; we reject with 400 as
+/// the RFC allows). Bytes that can only be errors (CTLs, NUL, bare CR) refuse the
+/// request at once, so a client speaking TLS or binary to the proxy port gets its 400
+/// without a timeout.
 struct request_reader::impl {
   explicit impl(std::size_t limit) : header_limit(limit) {}
 
@@ -56,23 +63,37 @@ struct request_reader::impl {
     return outcome;
   }
 
+  bool at_line_start() const {
+    return header.size() >= 2 && header.compare(header.size() - 2, 2, "\r\n") == 0;
+  }
+
   /// Appends header octets from data; returns how many were taken (stops after the
-  /// end of the header or at the limit), or nullopt on an octet that is never valid.
-  std::optional<std::size_t> scan(const char* data, std::size_t size) {
+  /// end of the header or at the limit), or an error detail for an octet that is never
+  /// valid where it is.
+  std::size_t scan(const char* data, std::size_t size, const char*& error) {
     std::size_t i = 0;
-    for (; i < size && !complete && header.size() < header_limit; ++i) {
+    for (; i < size && !complete && received < header_limit; ++i, ++received) {
       const auto ch = static_cast<unsigned char>(data[i]);
       const bool after_cr = !header.empty() && header.back() == '\r';
-      if (forbidden_octet(ch) || (after_cr != (ch == '\n'))) return std::nullopt;
+      if (forbidden_octet(ch) || (after_cr && ch != '\n')) {
+        error = "invalid octet in request header";
+        return i;
+      }
+      if ((ch == ' ' || ch == '\t') && at_line_start()) {
+        error = "obsolete line folding (or whitespace before a header line)";
+        return i;
+      }
+      if (ch == '\n' && !after_cr) header.push_back('\r');  // lone LF: a line end
       header.push_back(static_cast<char>(ch));
-      complete =
-          ch == '\n' && header.size() >= 4 && header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
+      complete = ch == '\n' && header.size() >= 4 &&
+                 header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
     }
     return i;
   }
 
   std::size_t header_limit;
-  std::string header;  ///< received header octets, never more than header_limit
+  std::size_t received = 0;  ///< header octets as sent, never more than header_limit
+  std::string header;        ///< the same with every line ending as CRLF
   bool complete = false;
   request_outcome outcome;
 };
@@ -90,20 +111,23 @@ const request_outcome& request_reader::feed(const char* data, std::size_t size) 
   }
   if (st.outcome.status != request_status::need_more) return st.outcome;
 
-  const auto taken = st.scan(data, size);
-  if (!taken) return st.finish(request_status::bad_request, "invalid octet in request header");
+  const char* error = nullptr;
+  const std::size_t taken = st.scan(data, size, error);
+  if (error) return st.finish(request_status::bad_request, error);
   if (!st.complete) {
     // Never buffer more than the limit: a header not complete within header_limit
     // octets is too large, whatever follows.
-    if (st.header.size() >= st.header_limit) {
+    if (st.received >= st.header_limit) {
       return st.finish(request_status::header_too_large, "request header too large");
     }
     return st.outcome;
   }
 
   http::request_parser<http::empty_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(
-      std::min<std::size_t>(st.header_limit, std::numeric_limits<std::uint32_t>::max())));
+  // The limit applies to the octets as sent (checked above); the CRs added to lone
+  // LFs must not make Beast refuse a header that was within it.
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
+      std::max(st.header_limit, st.header.size()), std::numeric_limits<std::uint32_t>::max())));
   // We never read a body: a non-CONNECT request is refused once its header is done,
   // and a CONNECT request has no content (RFC 9110 9.3.6). Skipping also means the
   // body limit can never fire before the method decision.
@@ -133,7 +157,7 @@ const request_outcome& request_reader::feed(const char* data, std::size_t size) 
     return st.finish(request_status::bad_request,
                      "CONNECT target is not host:port: " + std::string(req.target()));
   }
-  leftover_.assign(data + *taken, size - *taken);
+  leftover_.assign(data + taken, size - taken);
   return st.finish(request_status::connect, {});
 }
 

@@ -20,6 +20,8 @@
 #include <string>
 #include <string_view>
 
+#include "net/limits.hpp"
+
 namespace omsgw::net {
 
 /// Where and how to reach the relay. Immutable once built; shared by every
@@ -52,7 +54,7 @@ std::string relay_connect_request(const relay_target& relay, std::string_view ho
                                   std::uint16_t port);
 
 /// The most header octets accepted from a relay (the same bound as for clients).
-constexpr std::size_t relay_header_limit = 16 * 1024;
+constexpr std::size_t relay_header_limit = max_header_bytes;
 
 enum class relay_status {
   need_more,    ///< header incomplete: feed more bytes

@@ -132,7 +132,6 @@ TEST(ConnectRequest, RejectsMalformedRequestLines) {
            std::string("CONNECT a.example.com:443 HTTP/2.0\r\n\r\n"),
            std::string("CONNECT a.example.com:443 HTTP/0.9\r\n\r\n"),
            std::string("CONNECT a.example.com:443 http/1.1\r\n\r\n"),
-           std::string("CONNECT a.example.com:443 HTTP/1.1\n\n"),
            std::string("CONNECT a.example.com:443 HTTP/1.1 \r\n\r\n"),
            std::string("\r\nCONNECT a.example.com:443 HTTP/1.1\r\n\r\n"),
            std::string(" a.example.com:443 HTTP/1.1\r\n\r\n"),
@@ -160,10 +159,62 @@ TEST(ConnectRequest, RefusesTlsSentStraightToTheProxyAtTheFirstByte) {
   EXPECT_EQ(status_of(client_hello), request_status::bad_request);
 }
 
-TEST(ConnectRequest, RefusesBareLineEndingsAsSoonAsTheyArrive) {
-  EXPECT_EQ(status_of("CONNECT a.example.com:443 HTTP/1.1\n"), request_status::bad_request);
+TEST(ConnectRequest, RefusesBareCarriageReturnsAsSoonAsTheyArrive) {
   EXPECT_EQ(status_of("CONNECT a.example.com:443 HTTP/1.1\rX"), request_status::bad_request);
-  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "A: b\n"), request_status::bad_request);
+  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "A: b\rc"), request_status::bad_request);
+  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "\r\r\n"), request_status::bad_request);
+}
+
+// RFC 9112 2.2: a recipient MAY take a lone LF as a line terminator (Squid and
+// Tinyproxy tunnel such requests; scripted clients and some scanners send them).
+TEST(ConnectRequest, TakesALoneLfAsALineEnd) {
+  for (const std::string& bytes : {
+           std::string("CONNECT a.example.com:443 HTTP/1.0\n\n"),
+           std::string("CONNECT a.example.com:443 HTTP/1.1\nHost: a.example.com:443\n\n"),
+           std::string("CONNECT a.example.com:443 HTTP/1.1\r\nHost: a.example.com:443\n\r\n"),
+           std::string("CONNECT a.example.com:443 HTTP/1.1\nHost: a.example.com:443\r\n\n"),
+           std::string("CONNECT a.example.com:443 HTTP/1.1\r\n\n"),
+       }) {
+    const auto r = parse(bytes + client_hello);
+    EXPECT_EQ(r.outcome.status, request_status::connect) << bytes;
+    EXPECT_EQ(r.outcome.host, "a.example.com") << bytes;
+    EXPECT_EQ(r.outcome.port, 443) << bytes;
+    EXPECT_EQ(r.leftover, client_hello) << bytes;  // nothing of the header leaks into the tunnel
+  }
+  EXPECT_EQ(status_of("CONNECT a.example.com:443 HTTP/1.1\n"), request_status::need_more);
+}
+
+TEST(ConnectRequest, LoneLfLinesKeepEveryOtherRule) {
+  EXPECT_EQ(status_of("GET / HTTP/1.1\nHost: x\n\n"), request_status::not_connect);
+  EXPECT_EQ(status_of("CONNECT a.example.com:443\n\n"), request_status::bad_request);
+  EXPECT_EQ(status_of("CONNECT a.example.com:443 HTTP/1.1\nContent-Length: 3\n\n"),
+            request_status::bad_request);
+}
+
+// RFC 9112 5.2 lets a server reject obs-fold with 400 (Beast would unfold it), and 5.1
+// forbids whitespace between a field name and its colon; with either line ending.
+TEST(ConnectRequest, RefusesObsFoldAndWhitespaceBeforeTheColon) {
+  for (const std::string& eol : {std::string("\r\n"), std::string("\n")}) {
+    const std::string line = "CONNECT a.example.com:443 HTTP/1.1" + eol;
+    EXPECT_EQ(status_of(line + "X: a" + eol + " b" + eol + eol), request_status::bad_request)
+        << "obs-fold SP";
+    EXPECT_EQ(status_of(line + "X: a" + eol + "\tb" + eol + eol), request_status::bad_request)
+        << "obs-fold HTAB";
+    EXPECT_EQ(status_of(line + " X: a" + eol + eol), request_status::bad_request)
+        << "whitespace before the first field";
+    EXPECT_EQ(status_of(line + "X : a" + eol + eol), request_status::bad_request)
+        << "whitespace before the colon";
+  }
+}
+
+TEST(ConnectRequest, CountsTheLimitInOctetsAsSent) {
+  // 256 octets with LF line ends is within a 256-octet limit, though CRLF would not be.
+  const std::string head = "CONNECT a.example.com:443 HTTP/1.1\nX-Pad: ";
+  const std::string padded = head + std::string(small_limit - head.size() - 2, 'p') + "\n\n";
+  ASSERT_EQ(padded.size(), small_limit);
+  EXPECT_EQ(status_of(padded, small_limit), request_status::connect);
+  EXPECT_EQ(status_of(padded.substr(0, small_limit - 1) + "p\n\n", small_limit),
+            request_status::header_too_large);
 }
 
 // A structurally broken header is judged only once it is complete, whatever the split:

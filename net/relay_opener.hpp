@@ -1,0 +1,72 @@
+#pragma once
+/// \file
+/// One kind of relay (upstream proxy): given a TCP connection to the relay, opens a
+/// tunnel through it to host:port. The upstream connector resolves the relay, connects
+/// to it (trying its addresses in turn) and then hands the socket to the opener that
+/// make_relay_opener picks for the relay. Kinds: HTTP CONNECT with Basic credentials
+/// (basic_relay_opener, below); more (NTLM/Negotiate/Digest, https:// relays whose
+/// result is a TLS stream) plug in by adding an opener and a case to make_relay_opener.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/byte_stream.hpp"
+#include "net/relay_handshake.hpp"
+
+namespace omsgw::net {
+
+/// Why an upstream connection could not be made (all give 502 except timeout: 504).
+enum class connect_failure {
+  resolve_failed,     ///< the name does not resolve
+  forbidden_address,  ///< every address is loopback/private/... and allow_private is off
+  refused,            ///< connection refused / unreachable on every address
+  timeout,            ///< limits.connect_timeout_s elapsed (or the DNS lookup timed out)
+  relay_refused,      ///< the relay proxy answered CONNECT with a non-2xx (e.g. 407)
+};
+const char* to_string(connect_failure f);
+
+/// What an opener (or the whole connector) ends with: a stream, or why not.
+struct upstream_outcome {
+  std::unique_ptr<byte_stream> stream;  ///< engaged on success
+  connect_failure why = connect_failure::refused;  ///< when !stream
+  std::string detail;                   ///< when !stream: for logs, never a secret
+  tcp::endpoint endpoint;               ///< the destination's, or the relay's
+  std::string early;  ///< bytes from upstream that already belong to the tunnel
+  bool ok() const { return stream != nullptr; }
+};
+
+class relay_opener {
+ public:
+  virtual ~relay_opener() = default;
+  using handler = std::function<void(upstream_outcome)>;
+  /// socket: connected to the relay. done is called once on the socket's executor,
+  /// unless cancel() came first (then never). The opener owns the socket until then.
+  virtual void async_open(tcp::socket socket, std::string host, std::uint16_t port,
+                          handler done) = 0;
+  /// Stops the exchange (closes the socket); the pending done is dropped.
+  virtual void cancel() = 0;
+};
+
+/// The opener for relay's kind. Openers keep themselves alive (shared_from_this) while
+/// an exchange is pending, so the owner may drop one right after cancel().
+std::shared_ptr<relay_opener> make_relay_opener(relay_ptr relay);
+
+/// HTTP CONNECT with an optional Basic Proxy-Authorization (net/relay_handshake).
+class basic_relay_opener final : public relay_opener,
+                                 public std::enable_shared_from_this<basic_relay_opener> {
+ public:
+  explicit basic_relay_opener(relay_ptr relay) : relay_(std::move(relay)) {}
+  void async_open(tcp::socket socket, std::string host, std::uint16_t port,
+                  handler done) override;
+  void cancel() override;
+
+ private:
+  relay_ptr relay_;
+  std::unique_ptr<tcp::socket> socket_;
+  handler done_;
+};
+
+}  // namespace omsgw::net

@@ -1,0 +1,222 @@
+#include "net/tunnel_relay.hpp"
+
+#include <boost/asio/write.hpp>
+
+#include "net/http_reply.hpp"
+
+namespace omsgw::net {
+namespace asio = boost::asio;
+using boost::system::error_code;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+/// A peer that resets or vanishes ends its tunnel; that is not the gateway's error.
+close_reason io_failure(const error_code& ec) {
+  if (ec == asio::error::connection_reset || ec == asio::error::broken_pipe ||
+      ec == asio::error::connection_aborted) {
+    return close_reason::peer_reset;
+  }
+  return close_reason::io_error;
+}
+
+}  // namespace
+
+tunnel_relay::tunnel_relay(setup s, end_handler on_end)
+    : client_(std::move(s.client)),
+      upstream_(std::move(s.upstream.stream)),
+      s_(std::move(s)),
+      on_end_(std::move(on_end)),
+      timer_(client_.socket().get_executor()) {}
+
+void tunnel_relay::start() {
+  const auto now = clock_type::now();
+  established_at_ = last_activity_ = last_flush_ = now;
+  if (s_.options.inspect) {
+    inspector_ = std::make_unique<tls::handshake_inspector>(*s_.options.inspect);
+    handshake_deadline_ = now + s_.limits.handshake;
+  }
+  auto head = std::make_shared<std::string>(connection_established());
+  if (!s_.upstream.early.empty()) {
+    // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
+    // follow our 200, after the inspector has seen them.
+    const std::string early = std::move(s_.upstream.early);
+    if (!inspect(direction::to_client, reinterpret_cast<const std::uint8_t*>(early.data()),
+                 early.size())) {
+      return;
+    }
+    *head += early;
+    total_[1] += early.size();
+    unflushed_[1] += early.size();
+  }
+  arm();
+  asio::async_write(client_.socket(), asio::buffer(*head),
+                    [self = shared_from_this(), head](const error_code& ec, std::size_t) {
+                      if (self->stopped_) return;
+                      if (ec) return self->end(io_failure(ec), ec.message());
+                      auto info = self->s_.info;
+                      info.seconds =
+                          std::chrono::duration<double>(clock_type::now() - self->s_.request_at)
+                              .count();
+                      if (self->s_.observer) self->s_.observer->on_established(info);
+                      if (!self->stopped_) self->start_pumps();
+                    });
+}
+
+void tunnel_relay::start_pumps() {
+  copy_[0].emplace(direction::to_upstream, client_, *upstream_);
+  copy_[1].emplace(direction::to_client, *upstream_, client_);
+  if (tcp::socket* plain = upstream_->plain_socket()) {
+    splice_[0].emplace(direction::to_upstream, client_.socket(), *plain);
+    splice_[1].emplace(direction::to_client, *plain, client_.socket());
+  } else {
+    splice_ok_ = false;  // the upstream transforms bytes (TLS): they must pass through us
+  }
+  if (s_.to_upstream.empty()) {
+    run(direction::to_upstream);
+    run(direction::to_client);
+    return;
+  }
+  // The client sent tunnel bytes together with its request: inspect and forward them
+  // before reading more from it.
+  run(direction::to_client);
+  if (!stopped_) copy_[0]->run_with(std::move(s_.to_upstream), self());
+}
+
+void tunnel_relay::run(direction d) {
+  if (stopped_) return;
+  // Once the handshake is inspected (or never is), bytes no longer need to be seen.
+  if (!inspector_ && splice_ok_) return splice_[index(d)]->run(self());
+  copy_[index(d)]->run(self());
+}
+
+bool tunnel_relay::on_data(direction d, const std::uint8_t* data, std::size_t n) {
+  return inspect(d, data, n);
+}
+
+bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n) {
+  if (!inspector_) return true;
+  const bool had_ended = inspector_->ended();
+  const auto& r = d == direction::to_upstream ? inspector_->feed_client(data, n)
+                                              : inspector_->feed_server(data, n);
+  auto* obs = s_.observer.get();
+  if (r.kind == tls::verdict::need_more) {
+    // An alert ended the handshake before a verdict: tell the owner once. The peers
+    // close the tunnel; the handshake deadline still bounds it if they do not.
+    if (!had_ended && inspector_->ended() && obs) obs->on_inspected(r);
+    return true;
+  }
+  const tls::inspection_result result = r;
+  inspector_.reset();  // verdict reached: plain relaying from now on
+  arm();               // the handshake deadline no longer applies
+  if (obs) obs->on_inspected(result);
+  if (result.kind == tls::verdict::verified) return true;
+  if (!s_.options.enforce && !tls::is_malformed(result)) return true;  // mode: report
+  end(close_reason::inspection_reject, result.detail);
+  return false;
+}
+
+void tunnel_relay::on_moved(direction d, std::size_t n) { account(d, n); }
+
+void tunnel_relay::on_cycle_done(direction d) { run(d); }
+
+void tunnel_relay::on_end(direction d) {
+  ended_[index(d)] = true;
+  if (!first_end_) first_end_ = d;
+  if (ended_[0] && ended_[1]) {
+    // Whoever ended first closed the tunnel; the other side only answered its FIN.
+    end(*first_end_ == direction::to_upstream ? close_reason::client_closed
+                                              : close_reason::upstream_closed,
+        {});
+  }
+}
+
+void tunnel_relay::on_failed(direction, const error_code& ec) {
+  end(io_failure(ec), ec.message());
+}
+
+void tunnel_relay::on_splice_unavailable(direction d) {
+  splice_ok_ = false;  // out of descriptors for a pipe, or no splice here: copy instead
+  copy_[index(d)]->run(self());
+}
+
+void tunnel_relay::account(direction d, std::size_t n) {
+  total_[index(d)] += n;
+  unflushed_[index(d)] += n;
+  const auto now = clock_type::now();
+  last_activity_ = now;
+  if (now - last_flush_ >= s_.limits.byte_report) {
+    last_flush_ = now;
+    flush_bytes();
+  } else if (timer_deadline_ > last_flush_ + s_.limits.byte_report) {
+    arm();  // make sure these bytes are reported in time even if the tunnel goes quiet
+  }
+}
+
+/// One timer for the tunnel's three deadlines: idle, handshake, byte report.
+void tunnel_relay::arm() {
+  auto at = last_activity_ + s_.limits.idle;
+  if (inspector_ && handshake_deadline_ < at) at = handshake_deadline_;
+  if ((unflushed_[0] || unflushed_[1]) && last_flush_ + s_.limits.byte_report < at) {
+    at = last_flush_ + s_.limits.byte_report;
+  }
+  timer_deadline_ = at;
+  timer_.expires_at(at);
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) {
+    if (!ec && !self->stopped_) self->on_timer();
+  });
+}
+
+void tunnel_relay::on_timer() {
+  const auto now = clock_type::now();
+  if (now - last_flush_ >= s_.limits.byte_report) {
+    last_flush_ = now;
+    flush_bytes();
+  }
+  if (inspector_ && now >= handshake_deadline_) {
+    return end(close_reason::handshake_timeout,
+               "TLS handshake not finished within limits.handshake_timeout_s");
+  }
+  if (now - last_activity_ >= s_.limits.idle) {
+    return end(close_reason::idle_timeout, "no bytes either way within limits.idle_timeout_s");
+  }
+  arm();
+}
+
+void tunnel_relay::flush_bytes() {
+  if (unflushed_[0] == 0 && unflushed_[1] == 0) return;
+  if (s_.observer) s_.observer->on_bytes(unflushed_[0], unflushed_[1]);
+  unflushed_[0] = unflushed_[1] = 0;
+}
+
+void tunnel_relay::end(close_reason reason, std::string detail) {
+  if (stopped_) return;
+  if (auto on_end = std::move(on_end_)) {
+    on_end_ = nullptr;
+    on_end(reason, std::move(detail));
+  }
+}
+
+tunnel_stats tunnel_relay::stop(close_reason reason, std::string detail) {
+  tunnel_stats stats;
+  if (stopped_) return stats;
+  stopped_ = true;
+  on_end_ = nullptr;
+  timer_.cancel();
+  for (int i = 0; i < 2; ++i) {
+    if (copy_[i]) copy_[i]->stop();
+    if (splice_[i]) splice_[i]->stop();
+  }
+  client_.close();
+  if (upstream_) upstream_->close();
+  flush_bytes();
+  inspector_.reset();
+  stats.bytes_to_upstream = total_[0];
+  stats.bytes_to_client = total_[1];
+  stats.seconds = std::chrono::duration<double>(clock_type::now() - established_at_).count();
+  stats.reason = reason;
+  stats.detail = std::move(detail);
+  return stats;
+}
+
+}  // namespace omsgw::net

@@ -1,0 +1,84 @@
+#pragma once
+/// \file
+/// The tunnel phase of a connection: writes "200 Connection established" (followed
+/// by any bytes the relay already passed on), then relays both ways with one pump per
+/// direction: copy_pump while the TLS handshake is inspected (or when splice(2) is not
+/// available, or the upstream is not a plain socket), splice_pump after. It keeps the
+/// handshake and idle deadlines and the byte counts, and tells its end to the
+/// connection, whose close() stops it.
+
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "net/byte_stream.hpp"
+#include "net/connection_observer.hpp"
+#include "net/copy_pump.hpp"
+#include "net/pump.hpp"
+#include "net/splice_pump.hpp"
+
+namespace omsgw::net {
+
+class tunnel_relay final : public pump_listener,
+                           public std::enable_shared_from_this<tunnel_relay> {
+ public:
+  /// Called once when the tunnel ends by itself (peers, deadline, inspection).
+  using end_handler = std::function<void(close_reason, std::string detail)>;
+
+  struct setup {
+    tcp::socket client;
+    upstream_outcome upstream;  ///< ok(): the stream, its endpoint and early bytes
+    std::string to_upstream;    ///< the client's bytes after its request header
+    established_info info;      ///< seconds counted up to the 200 being written
+    std::chrono::steady_clock::time_point request_at;
+    tunnel_options options;
+    deadlines limits;
+    std::shared_ptr<connection_observer> observer;
+  };
+  tunnel_relay(setup s, end_handler on_end);
+
+  void start();
+  /// Stops the pumps and the timer, closes both sides, reports the last byte counts;
+  /// returns the statistics. No callback after this. Idempotent.
+  tunnel_stats stop(close_reason reason, std::string detail);
+
+ private:
+  void start_pumps();
+  void run(direction d);
+  bool inspect(direction d, const std::uint8_t* data, std::size_t n);
+  void account(direction d, std::size_t n);
+  void arm();
+  void on_timer();
+  void flush_bytes();
+  void end(close_reason reason, std::string detail);
+  std::shared_ptr<pump_listener> self() { return shared_from_this(); }
+
+  // pump_listener
+  void on_moved(direction d, std::size_t n) override;
+  void on_cycle_done(direction d) override;
+  void on_end(direction d) override;
+  void on_failed(direction d, const boost::system::error_code& ec) override;
+  bool on_data(direction d, const std::uint8_t* data, std::size_t n) override;
+  void on_splice_unavailable(direction d) override;
+
+  socket_stream client_;
+  std::unique_ptr<byte_stream> upstream_;
+  setup s_;  ///< what start() needs (client socket and stream moved out)
+  end_handler on_end_;
+  boost::asio::steady_timer timer_;
+  std::unique_ptr<tls::handshake_inspector> inspector_;
+  std::optional<copy_pump> copy_[2];
+  std::optional<splice_pump> splice_[2];
+  bool splice_ok_ = true;  ///< false: copy for the rest of this tunnel
+  bool ended_[2] = {false, false};
+  std::optional<direction> first_end_;  ///< who ended first decides the close reason
+  bool stopped_ = false;
+  std::chrono::steady_clock::time_point established_at_, handshake_deadline_, last_activity_,
+      last_flush_, timer_deadline_;
+  std::uint64_t unflushed_[2] = {0, 0};
+  std::uint64_t total_[2] = {0, 0};
+};
+
+}  // namespace omsgw::net

@@ -1,0 +1,182 @@
+// The upstream connector over real loopback sockets: the address guard on every
+// candidate, pins and literals without the resolver, candidates in turn, DNS errors,
+// and the relay handshake.
+#include "net/upstream_connector.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/write.hpp>
+#include <optional>
+
+#include "tests/net/loopback.hpp"
+
+namespace omsgw::net {
+namespace {
+
+using namespace omsgw::net::testing;
+namespace asio = boost::asio;
+
+policy_ptr policy_with(bool allow_private, std::map<std::string, ip_address> pins = {}) {
+  auto p = std::make_shared<policy_snapshot>();
+  p->allow_private = allow_private;
+  p->resolve = std::move(pins);
+  return p;
+}
+
+struct fixture : ::testing::Test {
+  asio::io_context ctx;
+  listener server{ctx};
+  std::shared_ptr<table_resolver> dns = std::make_shared<table_resolver>();
+  std::optional<upstream_outcome> result;
+  int calls = 0;
+
+  std::shared_ptr<upstream_connector> connect(upstream_target t) {
+    auto c = std::make_shared<upstream_connector>(ctx.get_executor(), dns);
+    t.client_key = "192.0.2.7";
+    c->start(std::move(t), [this](upstream_outcome out) {
+      ++calls;
+      result = std::move(out);
+    });
+    return c;
+  }
+  void wait() { ASSERT_TRUE(run_until(ctx, [&] { return result.has_value(); })); }
+  int accepted() {
+    settle(ctx);
+    int n = 0;
+    for (tcp::socket s(ctx); server.try_accept(s); s = tcp::socket(ctx)) ++n;
+    return n;
+  }
+};
+
+TEST_F(fixture, ACandidateTheGuardRefusesIsNeverConnectedTo) {
+  dns->table["internal.example"] = {asio::ip::make_address("127.0.0.1"),
+                                    asio::ip::make_address("::1")};
+  connect({"internal.example", server.port(), policy_with(false), nullptr, {}});
+  wait();
+  EXPECT_FALSE(result->ok());
+  EXPECT_EQ(result->why, connect_failure::forbidden_address);
+  EXPECT_NE(result->detail.find("loopback"), std::string::npos) << result->detail;
+  EXPECT_EQ(accepted(), 0);  // the listener behind 127.0.0.1 saw nothing
+  EXPECT_EQ(dns->last_client_key, "192.0.2.7");
+}
+
+TEST_F(fixture, AnIpLiteralDestinationIsGuardedWithoutTheResolver) {
+  connect({"127.0.0.1", server.port(), policy_with(false), nullptr, {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::forbidden_address);
+  EXPECT_EQ(accepted(), 0);
+  EXPECT_EQ(dns->calls, 0);
+}
+
+TEST_F(fixture, APinIsConnectedToWithoutTheResolver) {
+  connect({"pinned.example", server.port(),
+           policy_with(false, {{"pinned.example", asio::ip::make_address("127.0.0.1")}}),
+           nullptr, {}});
+  wait();
+  ASSERT_TRUE(result->ok()) << result->detail;
+  EXPECT_EQ(result->endpoint.port(), server.port());
+  EXPECT_NE(result->stream->plain_socket(), nullptr);
+  EXPECT_EQ(accepted(), 1);
+  EXPECT_EQ(dns->calls, 0);
+}
+
+TEST_F(fixture, TriesTheCandidatesInTurn) {
+  // Nothing listens on 127.0.0.2 (the listener is bound to 127.0.0.1 only).
+  dns->table["two.example"] = {asio::ip::make_address("127.0.0.2"),
+                               asio::ip::make_address("127.0.0.1")};
+  connect({"two.example", server.port(), policy_with(true), nullptr, {}});
+  wait();
+  ASSERT_TRUE(result->ok()) << result->detail;
+  EXPECT_EQ(result->endpoint.address(), asio::ip::make_address("127.0.0.1"));
+  EXPECT_EQ(accepted(), 1);
+  EXPECT_EQ(calls, 1);
+}
+
+TEST_F(fixture, ReportsRefusedWhenNoCandidateAnswers) {
+  dns->table["gone.example"] = {asio::ip::make_address("127.0.0.2")};
+  connect({"gone.example", server.port(), policy_with(true), nullptr, {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::refused);
+  EXPECT_NE(result->detail.find("127.0.0.2"), std::string::npos) << result->detail;
+}
+
+TEST_F(fixture, MapsDnsErrorsToFailures) {
+  dns->errors["slow.example"] = dns_error::timeout;
+  connect({"slow.example", 443, policy_with(true), nullptr, {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::timeout);  // answered 504
+  result.reset();
+  connect({"nx.example", 443, policy_with(true), nullptr, {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::resolve_failed);  // answered 502
+  EXPECT_NE(result->detail.find("name not found"), std::string::npos) << result->detail;
+}
+
+TEST_F(fixture, CancelDropsTheHandlerAndConnectsNothing) {
+  dns->hold = true;
+  dns->table["late.example"] = {asio::ip::make_address("127.0.0.1")};
+  auto c = connect({"late.example", server.port(), policy_with(true), nullptr, {}});
+  settle(ctx);
+  c->cancel();
+  dns->release();
+  EXPECT_EQ(accepted(), 0);
+  EXPECT_EQ(calls, 0);
+}
+
+/// A relay on loopback that reads the CONNECT header and sends `answer`.
+struct fake_relay {
+  explicit fake_relay(asio::io_context& ctx, std::string answer)
+      : l(ctx), socket(ctx), answer(std::move(answer)) {
+    l.acceptor.non_blocking(false);
+    l.acceptor.async_accept(socket, [this](const boost::system::error_code& ec) {
+      if (ec) return;
+      asio::async_read_until(socket, asio::dynamic_buffer(request), "\r\n\r\n",
+                             [this](const boost::system::error_code& ec2, std::size_t) {
+                               if (!ec2) asio::write(socket, asio::buffer(this->answer));
+                             });
+    });
+  }
+  std::string seen() const { return request; }
+  relay_ptr target() const {
+    auto r = std::make_shared<relay_target>();
+    r->host = "127.0.0.1";
+    r->port = l.port();
+    return r;
+  }
+  listener l;
+  tcp::socket socket;
+  std::string request;
+  std::string answer;
+};
+
+TEST_F(fixture, OpensTheTunnelThroughARelayAndKeepsItsEarlyBytes) {
+  fake_relay relay(ctx, "HTTP/1.1 200 Connection established\r\n\r\nEARLY");
+  connect({"dest.example", 443, policy_with(false), relay.target(), {}});
+  wait();
+  ASSERT_TRUE(result->ok()) << result->detail;
+  EXPECT_EQ(result->endpoint.port(), relay.l.port());
+  EXPECT_EQ(result->early, "EARLY");
+  EXPECT_EQ(relay.seen().rfind("CONNECT dest.example:443 HTTP/1.1\r\n", 0), 0u) << relay.seen();
+  EXPECT_EQ(dns->calls, 0);  // the relay resolves the destination, not the gateway
+}
+
+TEST_F(fixture, ReportsARelayRefusal) {
+  fake_relay relay(ctx, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+  connect({"dest.example", 443, policy_with(false), relay.target(), {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::relay_refused);
+  EXPECT_NE(result->detail.find("407"), std::string::npos) << result->detail;
+}
+
+TEST_F(fixture, GuardsAnIpLiteralDestinationEvenThroughARelay) {
+  fake_relay relay(ctx, "HTTP/1.1 200 OK\r\n\r\n");
+  connect({"10.1.2.3", 443, policy_with(false), relay.target(), {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::forbidden_address);
+  settle(ctx);
+  EXPECT_TRUE(relay.seen().empty());  // never connected to the relay
+}
+
+}  // namespace
+}  // namespace omsgw::net
