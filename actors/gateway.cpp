@@ -26,6 +26,7 @@
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
+#include "net/dns_resolver.hpp"
 #include "net/io_pool.hpp"
 #include "net/splice_pump.hpp"
 
@@ -55,6 +56,21 @@ std::uint64_t raise_nofile_and_capacity() {
 
 std::string endpoint_text(const net::tcp::endpoint& ep) {
   return net::display_endpoint(ep.address(), ep.port());
+}
+
+/// The c-ares resolver (net/dns_resolver) every I/O thread's connections use, its
+/// lookups counted in the metrics. OMSGW_DNS_SERVERS ("ip[:port],...") replaces the
+/// servers of resolv.conf (the integration tests point it at their own DNS server).
+/// Throws std::runtime_error when c-ares cannot start.
+std::shared_ptr<net::dns_resolver> start_resolver(net::io_pool& io, const services& svc) {
+  net::dns_resolver_options options;
+  if (const char* servers = std::getenv("OMSGW_DNS_SERVERS")) options.ares.servers = servers;
+  options.on_lookup = [m = svc.metrics](net::lookup_result r, double seconds) {
+    m->count_dns_lookup(static_cast<std::size_t>(r), seconds);
+  };
+  auto dns = std::make_shared<net::dns_resolver>(io.contexts(), std::move(options));
+  for (boost::asio::io_context* ctx : io.contexts()) net::install_resolver(*ctx, dns);
+  return dns;
 }
 
 }  // namespace
@@ -118,6 +134,15 @@ int run_gateway(const run_options& options) {
   net::pipe_pool::set_notice([](const std::string& line) {
     OMSGW_EVENT(warn, application_error, events::context{}, "{}", line);
   });
+  std::shared_ptr<net::dns_resolver> dns;
+  try {
+    dns = start_resolver(*io, *svc);
+  } catch (const std::exception& e) {
+    OMSGW_EVENT(error, application_error, events::context{}, "cannot start the DNS resolver: {}",
+                e.what());
+    events::flush();
+    return 1;
+  }
 
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads));
@@ -149,6 +174,7 @@ int run_gateway(const run_options& options) {
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on {}:{}: {}",
                 cfg.listen.address, cfg.listen.port, e.what());
+    dns->close();
     sys.reset();
     events::flush();
     return 1;
@@ -225,6 +251,7 @@ int run_gateway(const run_options& options) {
     *reloader_slot = nullptr;
     sys->await_all_actors_done();
     acc.reset();
+    dns->close();
     io.reset();
     sys.reset();
     events::flush();
@@ -302,6 +329,7 @@ int run_gateway(const run_options& options) {
   }
   stop_actors();
   sys->await_all_actors_done();
+  dns->shutdown();
   io->release_work();
   // Anything still pending (a lingering refusal) gets a moment, then is cut.
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
@@ -311,6 +339,7 @@ int run_gateway(const run_options& options) {
   }
   io->stop();
   io->join();
+  dns->close();  // its channels' sockets and timers belong to the contexts destroyed below
   acc.reset();
   admin.reset();
   watcher.reset();
