@@ -26,6 +26,7 @@
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
+#include "net/dns_resolver.hpp"
 #include "net/io_pool.hpp"
 #include "net/splice_pump.hpp"
 
@@ -66,6 +67,21 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
   return net::display_endpoint(ep.address(), ep.port());
 }
 
+/// The c-ares resolver (net/dns_resolver) every I/O thread's connections use, its
+/// lookups counted in the metrics. OMSGW_DNS_SERVERS ("ip[:port],...") replaces the
+/// servers of resolv.conf (the integration tests point it at their own DNS server).
+/// Throws std::runtime_error when c-ares cannot start.
+std::shared_ptr<net::dns_resolver> start_resolver(net::io_pool& io, const services& svc) {
+  net::dns_resolver_options options;
+  if (const char* servers = std::getenv("OMSGW_DNS_SERVERS")) options.ares.servers = servers;
+  options.on_lookup = [m = svc.metrics](net::lookup_result r, double seconds) {
+    m->count_dns_lookup(static_cast<std::size_t>(r), seconds);
+  };
+  auto dns = std::make_shared<net::dns_resolver>(io.contexts(), std::move(options));
+  for (boost::asio::io_context* ctx : io.contexts()) net::install_resolver(*ctx, dns);
+  return dns;
+}
+
 /// Everything the running service owns. start() builds it step by step and stops at
 /// the first failure; teardown() undoes whatever was built, in the one order that is
 /// safe (see shared notes on CAF + Asio): stop accepting and signals, stop the actors
@@ -101,6 +117,7 @@ class gateway {
   unsigned io_threads_ = 0;
   unsigned actor_threads_ = 0;
   std::unique_ptr<net::io_pool> io_;
+  std::shared_ptr<net::dns_resolver> dns_;
   std::unique_ptr<caf::actor_system> sys_;
   std::shared_ptr<caf::actor> listener_slot_ = std::make_shared<caf::actor>();
   /// A detached actor's thread waits until every handle to it is gone (CAF 0.17), so
@@ -288,6 +305,13 @@ bool gateway::start() {
   net::pipe_pool::set_notice([](const std::string& line) {
     OMSGW_EVENT(warn, application_error, events::context{}, "{}", line);
   });
+  try {
+    dns_ = start_resolver(*io_, *svc_);
+  } catch (const std::exception& e) {
+    OMSGW_EVENT(error, application_error, events::context{}, "cannot start the DNS resolver: {}",
+                e.what());
+    return false;
+  }
   caf::actor_system_config caf_cfg;
   caf_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads_));
   // Work sharing: idle workers block on a condition variable instead of polling
@@ -327,6 +351,7 @@ void gateway::teardown() {
     *reloader_slot_ = nullptr;
     sys_->await_all_actors_done();
   }
+  if (dns_) dns_->shutdown();
   if (io_) {
     io_->release_work();
     // Anything still pending (a lingering refusal) gets a moment, then is cut.
@@ -338,6 +363,7 @@ void gateway::teardown() {
     io_->stop();
     io_->join();
   }
+  if (dns_) dns_->close();  // its channels' sockets and timers belong to the contexts below
   acceptor_.reset();
   admin_.reset();
   watcher_.reset();

@@ -23,6 +23,10 @@ inline constexpr std::array<std::string_view, 10> reason_names = {
     "none",        "host",    "port",    "client",    "limit",
     "tls_version", "sni_mismatch", "client_cert", "not_tls", "tls_parse"};
 
+/// The `result` label values of omsgw_dns_lookups_total, in net::lookup_result order.
+inline constexpr std::array<std::string_view, 6> dns_result_names = {
+    "ok", "cached", "not_found", "timeout", "busy", "failure"};
+
 class gateway_metrics {
   // Declared first: every reference below points into it.
   std::shared_ptr<prometheus::Registry> registry_;
@@ -45,6 +49,10 @@ class gateway_metrics {
   void count_relay_attempt(const std::string& relay, std::string_view result, bool skipped);
   /// omsgw_relay_up{relay} = 1 for each configured relay (start-up and reload).
   void relay_configured(const std::string& relay);
+  /// Counts a finished DNS lookup (result index as in dns_result_names); seconds, the
+  /// time to the answer, goes to the latency histogram unless it came from the cache or
+  /// was refused as busy (those never waited for a server).
+  void count_dns_lookup(std::size_t result, double seconds);
 
   prometheus::Gauge& active_client_connections;
   prometheus::Gauge& connected_clients;
@@ -58,12 +66,14 @@ class gateway_metrics {
   prometheus::Counter& reloads_failure;
   prometheus::Counter& reloads_unchanged;  ///< a request that found nothing new to apply
   prometheus::Gauge& build_info;
+  prometheus::Histogram& dns_lookup_duration;
 
  private:
   std::array<prometheus::Counter*, reason_names.size()> rejections_{};
   std::array<prometheus::Counter*, reason_names.size()> would_deny_{};
   prometheus::Family<prometheus::Counter>* relay_connects_ = nullptr;
   prometheus::Family<prometheus::Gauge>* relay_up_ = nullptr;
+  std::array<prometheus::Counter*, dns_result_names.size()> dns_lookups_{};
 };
 
 }  // namespace omsgw::metrics

@@ -25,6 +25,12 @@ boost::asio::io_context& io_pool::next() {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
 
+std::vector<boost::asio::io_context*> io_pool::contexts() const {
+  std::vector<boost::asio::io_context*> out;
+  for (const auto& c : contexts_) out.push_back(c.get());
+  return out;
+}
+
 void io_pool::run() {
   for (auto& c : contexts_) threads_.emplace_back([ctx = c.get()] { ctx->run(); });
 }

@@ -28,6 +28,8 @@ class io_pool {
   /// The context for the next connection (round-robin; any thread).
   boost::asio::io_context& next();
   unsigned size() const { return static_cast<unsigned>(contexts_.size()); }
+  /// Every context, primary first (e.g. to give each its own DNS channel).
+  std::vector<boost::asio::io_context*> contexts() const;
 
   /// Starts one thread per context.
   void run();

@@ -214,7 +214,7 @@ http {{
 class Gateway:
     """The real omsgw binary with a temp config; its stderr is the event log."""
 
-    def __init__(self, directory, config, extra_args=(), wait=True, prefix=()):
+    def __init__(self, directory, config, extra_args=(), wait=True, prefix=(), env=None):
         """prefix: argv run before the binary (e.g. `ip netns exec NS`)."""
         self.dir = directory
         os.makedirs(directory, exist_ok=True)
@@ -226,7 +226,8 @@ class Gateway:
         self.host = config.get("listen", {}).get("address", "127.0.0.1")
         self.log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([*prefix, BIN, "run", "--config", self.config_path, *extra_args],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+                                     stdout=self.log, stderr=subprocess.STDOUT,
+                                     env={**os.environ, **(env or {})})
         if wait:
             self.wait_ready()
 
