@@ -55,8 +55,10 @@ struct policy_snapshot {
 
 using policy_ptr = std::shared_ptr<const policy_snapshot>;
 
-/// Builds a snapshot from a validated config. Entries the loader validated are
-/// assumed valid; any that still fail to normalise are skipped.
+/// Builds a snapshot from a config. Its entries are parsed with the grammar the loader
+/// validated them with (net/grammar), so a loaded config never has one that fails; in
+/// a config built by hand such an entry is left out, which only narrows the policy
+/// (fewer hosts, fewer clients, no pin).
 policy_ptr make_policy(std::shared_ptr<const config::gateway_config> cfg, std::uint64_t version,
                        std::string config_hash = {});
 
@@ -75,8 +77,10 @@ bool client_allowed(const policy_snapshot& p, const ip_address& client);
 /// A static override from upstream.resolve for host, if any.
 const ip_address* resolve_override(const policy_snapshot& p, std::string_view host);
 
-/// True when connecting to addr is permitted: public unicast, or allow_private, or
-/// the address came from an upstream.resolve override (from_override).
+/// True when connecting to addr is permitted: public unicast, or a special-purpose
+/// address (classify_address) with allow_private or from an upstream.resolve override
+/// (from_override); never multicast, "this host"/broadcast, nor a cloud metadata
+/// endpoint (SPEC "special-purpose destinations").
 bool destination_address_allowed(const policy_snapshot& p, const ip_address& addr,
                                  bool from_override);
 

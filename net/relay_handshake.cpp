@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "net/connect_request.hpp"
+#include "net/grammar/authority.hpp"
 
 namespace omsgw::net {
 
@@ -39,15 +40,11 @@ std::string printable(std::string_view text) {
 std::string relay_target::display() const { return authority_text(host, port); }
 
 std::optional<relay_target> parse_relay_address(std::string_view address) {
-  constexpr std::string_view scheme = "http://";
-  if (address.size() < scheme.size()) return std::nullopt;
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(address[i])) != scheme[i]) return std::nullopt;
-  }
-  std::string_view rest = address.substr(scheme.size());
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  auto url = grammar::parse_relay_url(address);
+  if (!url || url->tls) return std::nullopt;  // TLS to the relay is not spoken here
   relay_target t;
-  if (!parse_authority(rest, t.host, t.port)) return std::nullopt;
+  t.host = std::move(url->host);
+  t.port = url->port;
   return t;
 }
 

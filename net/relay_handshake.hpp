@@ -38,8 +38,9 @@ struct relay_target {
 };
 using relay_ptr = std::shared_ptr<const relay_target>;
 
-/// Parses relay_proxy.address, "http://HOST:PORT" with an optional trailing "/"
-/// (the loader has validated it). Returns nullopt for anything else.
+/// Parses relay_proxy.address with the grammar's relay URL parser
+/// (grammar::parse_relay_url, which the loader validated it with). Returns nullopt for
+/// anything else, and for https:// (TLS to the relay is not spoken here).
 std::optional<relay_target> parse_relay_address(std::string_view address);
 
 /// The Proxy-Authorization value for Basic authentication (RFC 7617 2):
