@@ -26,6 +26,7 @@
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
+#include "net/decision.hpp"
 #include "net/io_pool.hpp"
 
 namespace omsgw::actors {
@@ -99,9 +100,9 @@ int run_gateway(const run_options& options) {
   auto svc = std::make_shared<services>();
   svc->version = OMSGW_VERSION;
   svc->metrics = std::make_shared<metrics::gateway_metrics>(svc->version);
-  svc->capacity = cfg.limits.max_connections ? cfg.limits.max_connections
-                                             : raise_nofile_and_capacity();
-  if (cfg.limits.max_connections) raise_nofile_and_capacity();
+  // The derived capacity; limits.max_connections, when set, overrides it at every
+  // admission (net::effective_capacity), so a reload changes it.
+  svc->capacity = raise_nofile_and_capacity();
 
   std::uint64_t policy_version = 1;
   auto policy = net::make_policy(initial->config, policy_version, initial->hash);
@@ -279,7 +280,7 @@ int run_gateway(const run_options& options) {
                   {"version", svc->version},
                   {"config", initial->source},
                   {"relay_proxy", relay_display(initial_relay.target)},
-                  {"capacity", std::to_string(svc->capacity)},
+                  {"capacity", std::to_string(net::effective_capacity(*policy, svc->capacity))},
                   {"io_threads", std::to_string(io_threads)},
                   {"actor_threads", std::to_string(actor_threads)}});
 

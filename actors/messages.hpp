@@ -64,7 +64,7 @@ struct request_msg {
 
 /// A PROXY protocol header read (or not) on a new connection (listen.proxy_protocol).
 struct proxy_msg {
-  std::shared_ptr<net::connection> conn;
+  std::uint64_t id = 0;  ///< the connection's id (the listener holds the connection)
   net::proxy_outcome outcome;
   bool timed_out = false;
 };

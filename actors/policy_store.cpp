@@ -1,5 +1,7 @@
 #include "actors/policy_store.hpp"
 
+#include "net/decision.hpp"
+
 namespace omsgw::actors {
 
 policy_store_actor::behavior_type policy_store(
@@ -11,7 +13,7 @@ policy_store_actor::behavior_type policy_store(
   return {
       [=](check_atom, const std::string& host, std::uint16_t port) {
         const auto& p = self->state.current;
-        return policy_answer{net::check_destination(*p, host, port), p};
+        return policy_answer{net::decide_destination(*p, host, port), p};
       },
       [=](caf::get_atom) { return self->state.current; },
       [=](update_atom, net::policy_ptr next) {

@@ -25,7 +25,7 @@ struct route_generations {
 struct services {
   std::shared_ptr<metrics::gateway_metrics> metrics;
   std::string version;
-  std::uint64_t capacity = 0;  ///< max concurrent client connections
+  std::uint64_t capacity = 0;  ///< derived from the open-files limit (max_connections: 0)
   std::shared_ptr<route_generations> generations = std::make_shared<route_generations>();
 };
 using services_ptr = std::shared_ptr<const services>;

@@ -1,7 +1,9 @@
 #include "actors/session.hpp"
 
+#include "actors/refusal.hpp"
 #include "metrics/events.hpp"
 #include "net/address.hpp"
+#include "net/decision.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -56,20 +58,6 @@ class observer final : public net::connection_observer {
   std::uint64_t id_;
   std::string client_;
 };
-
-net::deny_reason reason_for(net::tls::reject_reason r) {
-  switch (r) {
-    case net::tls::reject_reason::not_tls: return net::deny_reason::not_tls;
-    case net::tls::reject_reason::ssl_version:
-    case net::tls::reject_reason::version_too_low: return net::deny_reason::tls_version;
-    case net::tls::reject_reason::sni_mismatch: return net::deny_reason::sni_mismatch;
-    case net::tls::reject_reason::client_cert:
-    case net::tls::reject_reason::cert_unverifiable: return net::deny_reason::client_cert;
-    case net::tls::reject_reason::too_large: return net::deny_reason::tls_parse;
-    case net::tls::reject_reason::none: break;
-  }
-  return net::deny_reason::tls_parse;
-}
 
 }  // namespace
 
@@ -155,20 +143,13 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     s2.snapshot = answer.policy;
     const auto& v = answer.verdict;
     if (v.reason != net::deny_reason::none) {
-      const auto idx = static_cast<std::size_t>(v.reason);
-      if (v.enforce) {
-        s2.svc->metrics->count_rejection(idx);
-        OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", net::to_string(v.reason)}}),
-                      "destination {} not allowed",
-                      v.reason == net::deny_reason::port ? "port" : "host");
+      record_refusal(*s2.svc->metrics, ctx(), v,
+                     fmt::format("destination {} not allowed",
+                                 v.reason == net::deny_reason::port ? "port" : "host"));
+      if (v.refused()) {
         refuse(403);
         return;
       }
-      s2.svc->metrics->count_would_deny(idx);
-      OMSGW_EVENT_F(warn, not_allowed, ctx(),
-                    ({{"reason", net::to_string(v.reason)}, {"would_deny", "true"}}),
-                    "destination {} not allowed (report mode: let through)",
-                    v.reason == net::deny_reason::port ? "port" : "host");
     }
     // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
     // refused one logs only its 105 (which the flood limiter summarises).
@@ -210,7 +191,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.svc->metrics->connect_requests.Increment();
         if (route_is_current(s.route, *s.svc->generations)) {
           // No reload since admission: the admitted snapshot is the one in force.
-          decide(policy_answer{net::check_destination(*s.snapshot, s.host, s.port), s.snapshot},
+          decide(policy_answer{net::decide_destination(*s.snapshot, s.host, s.port), s.snapshot},
                  true);
           return;
         }
@@ -227,8 +208,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         auto& s = self->state;
         if (f.why == net::connect_failure::forbidden_address) {
           // A name that resolves to an internal address is a policy refusal (SSRF guard).
-          s.svc->metrics->count_rejection(static_cast<std::size_t>(net::deny_reason::host));
-          OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", "host"}}), "{}", f.detail);
+          record_refusal(*s.svc->metrics, ctx(), net::decide_address(*s.snapshot), f.detail);
           refuse(403);
           return;
         }
@@ -254,26 +234,16 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
           OMSGW_EVENT(info, info, ctx(), "TLS handshake ended: {}", r.detail);
           return;
         }
-        const auto reason = r.kind == net::tls::verdict::parse_error ? net::deny_reason::tls_parse
-                                                                     : reason_for(r.reason);
-        // Malformed input is refused even in mode: report (the connection closed it).
-        const bool enforce = !s.snapshot->report_mode || net::tls::is_malformed(r);
-        if (enforce) {
-          s.svc->metrics->count_rejection(static_cast<std::size_t>(reason));
-        } else {
-          s.svc->metrics->count_would_deny(static_cast<std::size_t>(reason));
-        }
-        std::initializer_list<events::field> fields_enforce = {{"reason", net::to_string(reason)}};
-        std::initializer_list<events::field> fields_report = {{"reason", net::to_string(reason)},
-                                                              {"would_deny", "true"}};
-        const auto& fields = enforce ? fields_enforce : fields_report;
+        // The verdict the data plane acted on (it closed the tunnel when refused()).
+        const auto v = net::decide_tls(*s.snapshot, r);
         if (r.kind == net::tls::verdict::parse_error) {
-          OMSGW_EVENT_F(warn, tls_parse_error, ctx(), (fields), "TLS parse error: {}", r.detail);
-        } else if (reason == net::deny_reason::client_cert) {
-          OMSGW_EVENT_F(warn, not_allowed, ctx(), (fields), "Invalid client certificate: {}",
-                        r.client_subject.empty() ? r.detail : r.client_subject);
+          record_refusal(*s.svc->metrics, ctx(), v, "TLS parse error: " + r.detail);
+        } else if (v.reason == net::deny_reason::client_cert) {
+          record_refusal(*s.svc->metrics, ctx(), v,
+                         "Invalid client certificate: " +
+                             (r.client_subject.empty() ? r.detail : r.client_subject));
         } else {
-          OMSGW_EVENT_F(warn, tls_rejected, ctx(), (fields), "TLS rejected: {}", r.detail);
+          record_refusal(*s.svc->metrics, ctx(), v, "TLS rejected: " + r.detail);
         }
       },
       [=](closed_atom, const net::tunnel_stats& stats) {

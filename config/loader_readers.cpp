@@ -83,6 +83,23 @@ normaliser client_cidr() {
   };
 }
 
+value_reader cidrs_into(checker& c, std::vector<grammar::cidr>& field) {
+  return [&c, &field](const YAML::Node& n, const where& at) {
+    std::vector<grammar::cidr> items;
+    const bool ok = c.walk_list(n, at, [&](const YAML::Node& v, const where& a) {
+      const auto s = c.text(v, a, "a CIDR", false);
+      if (!s) return;
+      const auto parsed = grammar::parse_cidr(trim(*s));
+      if (!parsed) {
+        c.fail(a, "'" + *s + "' " + parsed.error());
+      } else if (std::find(items.begin(), items.end(), *parsed) == items.end()) {
+        items.push_back(*parsed);
+      }
+    });
+    if (ok) field = std::move(items);
+  };
+}
+
 normaliser automation_region() {
   return [](const std::string& s, std::string& out) {
     if (const auto key = automation_region_key(s)) {

@@ -62,12 +62,28 @@ using policy_ptr = std::shared_ptr<const policy_snapshot>;
 policy_ptr make_policy(std::shared_ptr<const config::gateway_config> cfg, std::uint64_t version,
                        std::string config_hash = {});
 
-/// The pure destination decision (before resolution).
-struct destination_verdict {
+/// The event a refusal is logged with (SPEC "Events"; the values are the event ids).
+enum class verdict_event : int {
+  not_allowed = 105,        ///< destination/port/client/certificate not allowed
+  tls_rejected = 106,
+  application_error = 400,  ///< limits
+  tls_parse_error = 402,
+};
+
+/// One policy decision (net/decision.hpp makes them all): whether the request is
+/// refused, with the omsgw_rejections_total reason label and the event to log, and
+/// whether the refusal is enforced or, in mode: report, only reported (would_deny).
+struct verdict {
   deny_reason reason = deny_reason::none;  ///< none = allowed by policy
   bool enforce = true;  ///< false in report mode: a reason is only a would-deny
+  verdict_event event = verdict_event::not_allowed;
   bool allowed() const { return reason == deny_reason::none || !enforce; }
+  bool refused() const { return !allowed(); }
+  bool reported() const { return reason != deny_reason::none && !enforce; }
 };
+using destination_verdict = verdict;
+
+/// The destination decision before resolution (see decide_destination).
 destination_verdict check_destination(const policy_snapshot& p, std::string_view host,
                                       std::uint16_t port);
 

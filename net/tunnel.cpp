@@ -832,6 +832,7 @@ void connection::close() {
     self->client_socket_.close(ignored);
     self->upstream_socket_.close(ignored);
     self->observer_.reset();
+    self->proxy_done_ = nullptr;  // it may hold its owner's state; it is never called now
   });
 }
 
