@@ -63,8 +63,7 @@ void admit(caf::stateful_actor<listener_state>* self, std::shared_ptr<net::conne
     conn->reply_and_close(503);
     return;
   }
-  auto sess = self->spawn<caf::monitored>(session, conn, s.policy, s.svc,
-                                          route_view{s.snapshot, s.relay, s.relay_generation});
+  auto sess = self->spawn<caf::monitored>(session, conn, s.svc, s.route);
   s.sessions.emplace(sess.address(), addr);
   ++s.per_client[addr];
   ++s.active;
@@ -105,6 +104,15 @@ void await_proxy_header(caf::stateful_actor<listener_state>* self,
       });
 }
 
+/// Reads the route in force when a reload has replaced the one held (route_generations:
+/// the one route policy and relay take; two atomic loads while nothing changed).
+void refresh_route(listener_state& s) {
+  auto next = current_route(s.route, *s.svc->generations);
+  if (!next.policy) return;  // nothing published yet: keep the initial snapshot
+  s.route = std::move(next);
+  s.snapshot = s.route.policy;
+}
+
 /// Takes id off the waiting list; returns its connection (null: not waiting any more).
 std::shared_ptr<net::connection> stop_waiting(listener_state& s, std::uint64_t id) {
   const auto it = s.waiting.find(id);
@@ -135,15 +143,8 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
   st.svc = std::move(svc);
   st.snapshot = std::move(initial);
   st.on_drained = std::move(on_drained);
-  self->send(caf::actor_cast<caf::actor>(st.policy), subscribe_atom::value,
-             caf::actor_cast<caf::actor>(self));
-  // The relay in force reaches sessions with their admission (route_view); without a
-  // relay actor every tunnel connects directly and generation 0 never changes.
-  if (auto relays = find_relay(self->home_system())) {
-    self->send(relays, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
-  } else {
-    st.relay_generation = 0;
-  }
+  st.route = route_view{st.snapshot, nullptr, route_view::unknown_generation};
+  refresh_route(st);
 
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
@@ -170,6 +171,7 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
       [=](accepted_atom, std::shared_ptr<net::connection> conn) {
         // While draining this is a connection the kernel completed before the
         // listening socket closed: it is served like any other (see acceptor::stop).
+        refresh_route(self->state);
         if (self->state.snapshot->config->listen.proxy_protocol) {
           await_proxy_header(self, std::move(conn));
         } else {
@@ -190,13 +192,9 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
           maybe_drained(s);
           return;
         }
+        refresh_route(s);
         admit(self, std::move(conn));
         maybe_drained(s);  // admission may have refused it (limits, clients.allow)
-      },
-      [=](update_atom, net::policy_ptr next) { self->state.snapshot = std::move(next); },
-      [=](update_atom, net::relay_ptr next, std::uint64_t generation) {
-        self->state.relay = std::move(next);
-        self->state.relay_generation = generation;
       },
       [=](drain_atom, std::uint32_t timeout_s) {
         auto& s = self->state;
@@ -234,6 +232,7 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
       },
       [=](status_atom) {
         auto& s = self->state;
+        refresh_route(s);
         return listener_status{s.active, s.per_client.size(),
                                net::effective_capacity(*s.snapshot, s.svc->capacity), s.draining};
       },

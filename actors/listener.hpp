@@ -24,9 +24,8 @@ struct listener_state {
   std::shared_ptr<net::acceptor> acceptor;
   policy_store_actor policy;
   services_ptr svc;
-  net::policy_ptr snapshot;
-  net::relay_ptr relay;  ///< the relay actor's target in force, as last heard
-  std::uint64_t relay_generation = route_view::unknown_generation;
+  route_view route;          ///< the route in force, as last read (refreshed per accept)
+  net::policy_ptr snapshot;  ///< route.policy: what admissions are decided under
   std::unordered_map<std::string, std::uint32_t> per_client;  ///< client address -> live count
   std::unordered_map<caf::actor_addr, std::string> sessions;  ///< session -> client address
   std::uint64_t active = 0;

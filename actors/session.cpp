@@ -78,17 +78,11 @@ net::tls::inspection_policy make_inspection_policy(const config::gateway_config&
   return p;
 }
 
-bool route_is_current(const route_view& view, const route_generations& in_force) {
-  return view.policy && view.relay_generation == in_force.relay.load(std::memory_order_acquire) &&
-         view.policy->version == in_force.policy.load(std::memory_order_acquire);
-}
-
 caf::behavior session(caf::stateful_actor<session_state>* self,
-                      std::shared_ptr<net::connection> conn, policy_store_actor policy,
-                      services_ptr svc, route_view admitted) {
+                      std::shared_ptr<net::connection> conn, services_ptr svc,
+                      route_view admitted) {
   auto& st = self->state;
   st.conn = conn;
-  st.policy = std::move(policy);
   st.svc = std::move(svc);
   st.route = std::move(admitted);
   st.snapshot = st.route.policy;
@@ -107,41 +101,28 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     self->state.conn->reply_and_close(status, std::move(headers));
     self->quit();
   };
-  // Connects upstream: through the relay in force at this moment, if any, else
-  // directly; the connection then answers 200 and relays on its own, under the TLS
-  // rules and timeouts of the snapshot the CONNECT was allowed under.
-  // current: the admitted relay is still in force (no need to ask).
-  auto open_upstream = [self, ctx, refuse](bool current) {
-    auto connect = [self](net::relay_ptr relay) {
-      auto& s = self->state;
-      s.relay = std::move(relay);
-      const auto& cfg = *s.snapshot->config;
-      net::tunnel_options opts;
-      opts.idle_timeout = std::chrono::seconds(cfg.limits.idle_timeout_s);
-      opts.handshake_timeout = std::chrono::seconds(cfg.limits.handshake_timeout_s);
-      opts.enforce = !s.snapshot->report_mode;
-      if (cfg.tls.inspect) opts.inspect = make_inspection_policy(cfg, s.host);
-      s.conn->connect_and_relay(s.host, s.port, s.snapshot,
-                                std::chrono::seconds(cfg.limits.connect_timeout_s), s.relay,
-                                std::move(opts));
-    };
-    if (current) return connect(self->state.route.relay);
-    auto relays = find_relay(self->home_system());
-    if (!relays) return connect(nullptr);
-    self->request(relays, std::chrono::seconds(5), caf::get_atom::value)
-        .then([=](const net::relay_ptr& relay) { connect(relay); },
-              [=](const caf::error& err) {
-                self->state.svc->metrics->errors.Increment();
-                OMSGW_EVENT(error, application_error, ctx(), "relay lookup failed: {}",
-                            caf::to_string(err));
-                refuse(503);
-              });
+  // Connects upstream through the route's relay, if any, else directly; the connection
+  // then answers 200 and relays on its own, under the TLS rules and timeouts of the
+  // snapshot the CONNECT was allowed under.
+  auto open_upstream = [self] {
+    auto& s = self->state;
+    s.relay = s.route.relay;
+    const auto& cfg = *s.snapshot->config;
+    net::tunnel_options opts;
+    opts.idle_timeout = std::chrono::seconds(cfg.limits.idle_timeout_s);
+    opts.handshake_timeout = std::chrono::seconds(cfg.limits.handshake_timeout_s);
+    opts.enforce = !s.snapshot->report_mode;
+    if (cfg.tls.inspect) opts.inspect = make_inspection_policy(cfg, s.host);
+    s.conn->connect_and_relay(s.host, s.port, s.snapshot,
+                              std::chrono::seconds(cfg.limits.connect_timeout_s), s.relay,
+                              std::move(opts));
   };
-  // The policy's verdict on the request (made here or by the policy store).
-  auto decide = [self, ctx, refuse, open_upstream](const policy_answer& answer, bool current) {
+  // The CONNECT under the route in force (the admitted one while no reload came).
+  auto decide = [self, ctx, refuse, open_upstream] {
     auto& s2 = self->state;
-    s2.snapshot = answer.policy;
-    const auto& v = answer.verdict;
+    s2.route = current_route(std::move(s2.route), *s2.svc->generations);
+    s2.snapshot = s2.route.policy;
+    const auto v = net::decide_destination(*s2.snapshot, s2.host, s2.port);
     if (v.reason != net::deny_reason::none) {
       record_refusal(*s2.svc->metrics, ctx(), v,
                      fmt::format("destination {} not allowed",
@@ -154,7 +135,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
     // refused one logs only its 105 (which the flood limiter summarises).
     OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
-    open_upstream(current);
+    open_upstream();
   };
 
   return {
@@ -189,20 +170,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.port = out.port;
         s.dest = net::authority_text(out.host, out.port);
         s.svc->metrics->connect_requests.Increment();
-        if (route_is_current(s.route, *s.svc->generations)) {
-          // No reload since admission: the admitted snapshot is the one in force.
-          decide(policy_answer{net::decide_destination(*s.snapshot, s.host, s.port), s.snapshot},
-                 true);
-          return;
-        }
-        self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
-            .then([=](const policy_answer& answer) { decide(answer, false); },
-                  [=](const caf::error& err) {
-                    self->state.svc->metrics->errors.Increment();
-                    OMSGW_EVENT(error, application_error, ctx(), "policy check failed: {}",
-                                caf::to_string(err));
-                    refuse(503);
-                  });
+        decide();
       },
       [=](failed_atom, const connect_failure_msg& f) {
         auto& s = self->state;
