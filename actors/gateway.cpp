@@ -158,6 +158,10 @@ int run_gateway(const run_options& options) {
   };
 
   services_ptr shared_svc = svc;
+  // The route in force before any actor runs (the store and the relay actor publish
+  // again when they start, and at every swap): no connection sees a half-known route.
+  svc->generations->publish_policy(policy);
+  svc->generations->publish_relay(initial_relay.target, 0);
   auto store = sys->spawn(policy_store, policy, svc->generations);
   auto relays = sys->spawn(relay, initial_relay.target, svc->generations);
   register_relay(*sys, relays);

@@ -33,7 +33,8 @@ struct route_view {
 /// under the lock (in_force). No actor is asked per tunnel.
 struct route_generations {
   std::atomic<std::uint64_t> policy{0};  ///< version of the policy snapshot in force
-  std::atomic<std::uint64_t> relay{0};   ///< bumped by every relay update
+  /// Bumped by every relay update; unknown until the relay (or the gateway) publishes.
+  std::atomic<std::uint64_t> relay{route_view::unknown_generation};
 
   /// The policy store: p is in force from now on.
   void publish_policy(net::policy_ptr p) {
@@ -62,7 +63,8 @@ struct route_generations {
 /// True while view's policy and relay are the ones in force (two atomic loads): then
 /// deciding with them gives what the route in force would.
 inline bool route_is_current(const route_view& view, const route_generations& in_force) {
-  return view.policy && view.relay_generation == in_force.relay.load(std::memory_order_acquire) &&
+  return view.policy && view.relay_generation != route_view::unknown_generation &&
+         view.relay_generation == in_force.relay.load(std::memory_order_acquire) &&
          view.policy->version == in_force.policy.load(std::memory_order_acquire);
 }
 

@@ -28,7 +28,7 @@ class parsed : public std::optional<T> {
     return static_cast<const std::optional<T>&>(a) == static_cast<const std::optional<T>&>(b);
   }
   friend bool operator!=(const parsed& a, const parsed& b) { return !(a == b); }
-  friend bool operator==(const parsed& a, const T& b) { return a.has_value() && **a == b; }
+  friend bool operator==(const parsed& a, const T& b) { return a.has_value() && *a == b; }
   friend bool operator==(const T& a, const parsed& b) { return b == a; }
 
  private:
