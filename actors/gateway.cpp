@@ -26,6 +26,7 @@
 #include "metrics/events.hpp"
 #include "net/acceptor.hpp"
 #include "net/address.hpp"
+#include "net/decision.hpp"
 #include "net/dns_resolver.hpp"
 #include "net/io_pool.hpp"
 #include "net/splice_pump.hpp"
@@ -113,6 +114,7 @@ class gateway {
   std::string path_;  ///< the file reloads read; "" = embedded defaults
   config::loaded_config initial_;
   net::relay_ptr initial_relay_;
+  net::policy_ptr initial_policy_;
   std::shared_ptr<services> svc_;
   unsigned io_threads_ = 0;
   unsigned actor_threads_ = 0;
@@ -172,8 +174,9 @@ bool gateway::load() {
   svc_ = std::make_shared<services>();
   svc_->version = OMSGW_VERSION;
   svc_->metrics = std::make_shared<metrics::gateway_metrics>(svc_->version);
-  const std::uint64_t derived = raise_nofile_and_capacity();
-  svc_->capacity = cfg.limits.max_connections ? cfg.limits.max_connections : derived;
+  // The derived capacity; limits.max_connections, when set, overrides it at every
+  // admission (net::effective_capacity), so a reload changes it.
+  svc_->capacity = raise_nofile_and_capacity();
   return true;
 }
 
@@ -203,6 +206,11 @@ bool gateway::listen() {
 void gateway::spawn_actors() {
   services_ptr svc = svc_;
   auto policy = net::make_policy(initial_.config, 1, initial_.hash);
+  initial_policy_ = policy;
+  // The route in force before any actor runs (the store and the relay actor publish
+  // again when they start, and at every swap): no connection sees a half-known route.
+  svc->generations->publish_policy(policy);
+  svc->generations->publish_relay(initial_relay_, 0);
   store_ = sys_->spawn(policy_store, policy, svc->generations);
   relays_configured(*svc->metrics, initial_relay_);
   relays_ = sys_->spawn(relay, initial_relay_, svc->generations);
@@ -288,7 +296,7 @@ void gateway::log_started() {
                 {"version", svc_->version},
                 {"config", initial_.source},
                 {"relay_proxy", relay_display(initial_relay_)},
-                {"capacity", std::to_string(svc_->capacity)},
+                {"capacity", std::to_string(net::effective_capacity(*initial_policy_, svc_->capacity))},
                 {"io_threads", std::to_string(io_threads_)},
                 {"actor_threads", std::to_string(actor_threads_)}});
 }

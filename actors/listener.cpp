@@ -1,8 +1,10 @@
 #include "actors/listener.hpp"
 
+#include "actors/refusal.hpp"
 #include "actors/session.hpp"
 #include "metrics/events.hpp"
 #include "net/address.hpp"
+#include "net/decision.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -13,7 +15,7 @@ void publish_gauges(listener_state& st) {
 }
 
 void maybe_drained(listener_state& st) {
-  if (st.draining && st.accept_stopped && st.active == 0 && st.awaiting_proxy_header == 0 &&
+  if (st.draining && st.accept_stopped && st.active == 0 && st.waiting.empty() &&
       st.on_drained) {
     auto done = std::move(st.on_drained);
     st.on_drained = nullptr;
@@ -21,47 +23,112 @@ void maybe_drained(listener_state& st) {
   }
 }
 
+std::uint32_t count_of(const std::unordered_map<std::string, std::uint32_t>& m,
+                       const std::string& key) {
+  const auto it = m.find(key);
+  return it == m.end() ? 0 : it->second;
+}
+
+/// The connections a new one from addr would join: admitted and waiting for a header.
+net::connection_load load_for(const listener_state& s, const std::string& addr) {
+  return {s.active + s.waiting.size(), count_of(s.per_client, addr) + count_of(s.waiting_per_peer, addr)};
+}
+
+std::string limit_message(const listener_state& s, const net::connection_load& load) {
+  const auto capacity = net::effective_capacity(*s.snapshot, s.svc->capacity);
+  return load.active >= capacity
+             ? fmt::format("max_connections ({}) reached", capacity)
+             : fmt::format("max_connections_per_client ({}) reached",
+                           s.snapshot->config->limits.max_connections_per_client);
+}
+
 /// Admits a connection whose client address is final (after any PROXY header):
 /// clients.allow, then max_connections and max_connections_per_client.
 void admit(caf::stateful_actor<listener_state>* self, std::shared_ptr<net::connection> conn) {
   auto& s = self->state;
-  const auto& cfg = *s.snapshot->config;
   const auto addr = net::display_address(conn->client().address());
   const std::string client_text = net::authority_text(addr, conn->client().port());
   events::context ctx{conn->id(), client_text, {}};
-  if (!net::client_allowed(*s.snapshot, conn->client().address())) {
-    const auto idx = static_cast<std::size_t>(net::deny_reason::client);
-    if (!s.snapshot->report_mode) {
-      s.svc->metrics->count_rejection(idx);
-      OMSGW_EVENT_F(warn, not_allowed, ctx, ({{"reason", "client"}}),
-                    "client address not in clients.allow: connection closed");
-      conn->close();
-      return;
-    }
-    s.svc->metrics->count_would_deny(idx);
-    OMSGW_EVENT_F(warn, not_allowed, ctx, ({{"reason", "client"}, {"would_deny", "true"}}),
-                  "client address not in clients.allow (report mode: let through)");
+  auto& m = *s.svc->metrics;
+  if (const auto v = net::decide_client(*s.snapshot, conn->client().address()); v.refused()) {
+    record_refusal(m, ctx, v, "client address not in clients.allow: connection closed");
+    conn->close();
+    return;
+  } else if (v.reported()) {
+    record_refusal(m, ctx, v, "client address not in clients.allow");
   }
-  const std::uint64_t capacity =
-      cfg.limits.max_connections ? cfg.limits.max_connections : s.svc->capacity;
-  auto pc = s.per_client.find(addr);
-  const std::uint32_t from_client = pc == s.per_client.end() ? 0 : pc->second;
-  if (s.active >= capacity || from_client >= cfg.limits.max_connections_per_client) {
-    s.svc->metrics->count_rejection(static_cast<std::size_t>(net::deny_reason::limit));
-    OMSGW_EVENT_F(warn, application_error, ctx, ({{"reason", "limit"}}),
-                  "{}: 503 Service Unavailable",
-                  s.active >= capacity ? fmt::format("max_connections ({}) reached", capacity)
-                                       : fmt::format("max_connections_per_client ({}) reached",
-                                                     cfg.limits.max_connections_per_client));
+  const auto load = load_for(s, addr);
+  if (const auto v = net::decide_limits(*s.snapshot, load, s.svc->capacity); v.refused()) {
+    record_refusal(m, ctx, v, limit_message(s, load) + ": 503 Service Unavailable");
     conn->reply_and_close(503);
     return;
   }
-  auto sess = self->spawn<caf::monitored>(session, conn, s.policy, s.svc,
-                                          route_view{s.snapshot, s.relay, s.relay_generation});
+  auto sess = self->spawn<caf::monitored>(session, conn, s.svc, s.route);
   s.sessions.emplace(sess.address(), addr);
   ++s.per_client[addr];
   ++s.active;
   publish_gauges(s);
+}
+
+/// listen.proxy_protocol: a peer outside proxy_protocol_trusted is closed before a byte
+/// is read; a trusted one waits for its header counted against the limits (over one:
+/// closed, no HTTP answer: the balancer has not named the client yet).
+void await_proxy_header(caf::stateful_actor<listener_state>* self,
+                        std::shared_ptr<net::connection> conn) {
+  auto& s = self->state;
+  const auto peer = net::display_address(conn->client().address());
+  const std::string peer_text = net::authority_text(peer, conn->client().port());
+  events::context ctx{conn->id(), peer_text, {}};
+  auto& m = *s.svc->metrics;
+  if (const auto v = net::decide_proxy_peer(*s.snapshot, conn->client().address());
+      v.refused()) {
+    record_refusal(m, ctx, v,
+                   "peer not in listen.proxy_protocol_trusted: closed before reading a PROXY header");
+    conn->close();
+    return;
+  }
+  const auto load = load_for(s, peer);
+  if (const auto v = net::decide_limits(*s.snapshot, load, s.svc->capacity); v.refused()) {
+    record_refusal(m, ctx, v, limit_message(s, load) + " while waiting for PROXY headers: closed");
+    conn->close();
+    return;
+  }
+  s.waiting.emplace(conn->id(), listener_state::waiting_conn{conn, peer});
+  ++s.waiting_per_peer[peer];
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  const auto id = conn->id();
+  conn->read_proxy_header(
+      std::chrono::seconds(s.snapshot->config->limits.header_timeout_s),
+      [me, id](const net::proxy_outcome& out, bool timed_out) {
+        caf::anon_send(me, proxied_atom::value, proxy_msg{id, out, timed_out});
+      });
+}
+
+/// Reads the route in force when a reload has replaced the one held (route_generations:
+/// the one route policy and relay take; two atomic loads while nothing changed).
+void refresh_route(listener_state& s) {
+  auto next = current_route(s.route, *s.svc->generations);
+  if (!next.policy) return;  // nothing published yet: keep the initial snapshot
+  s.route = std::move(next);
+  s.snapshot = s.route.policy;
+}
+
+/// Takes id off the waiting list; returns its connection (null: not waiting any more).
+std::shared_ptr<net::connection> stop_waiting(listener_state& s, std::uint64_t id) {
+  const auto it = s.waiting.find(id);
+  if (it == s.waiting.end()) return nullptr;
+  auto conn = std::move(it->second.conn);
+  const auto pc = s.waiting_per_peer.find(it->second.peer);
+  if (pc != s.waiting_per_peer.end() && --pc->second == 0) s.waiting_per_peer.erase(pc);
+  s.waiting.erase(it);
+  return conn;
+}
+
+/// Closes every connection still waiting for its header (drain deadline, stop).
+void close_waiting(listener_state& s) {
+  for (auto& [id, w] : s.waiting) w.conn->close();
+  s.waiting.clear();
+  s.waiting_per_peer.clear();
 }
 
 }  // namespace
@@ -76,15 +143,8 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
   st.svc = std::move(svc);
   st.snapshot = std::move(initial);
   st.on_drained = std::move(on_drained);
-  self->send(caf::actor_cast<caf::actor>(st.policy), subscribe_atom::value,
-             caf::actor_cast<caf::actor>(self));
-  // The relay in force reaches sessions with their admission (route_view); without a
-  // relay actor every tunnel connects directly and generation 0 never changes.
-  if (auto relays = find_relay(self->home_system())) {
-    self->send(relays, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
-  } else {
-    st.relay_generation = 0;
-  }
+  st.route = route_view{st.snapshot, nullptr, route_view::unknown_generation};
+  refresh_route(st);
 
   self->set_down_handler([=](caf::down_msg& dm) {
     auto& s = self->state;
@@ -102,6 +162,7 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
     for (auto& [addr, client] : self->state.sessions) {
       self->send_exit(addr, caf::exit_reason::user_shutdown);
     }
+    close_waiting(self->state);
     if (self->state.acceptor) self->state.acceptor->stop();
     self->quit(em.reason);
   });
@@ -110,41 +171,30 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
       [=](accepted_atom, std::shared_ptr<net::connection> conn) {
         // While draining this is a connection the kernel completed before the
         // listening socket closed: it is served like any other (see acceptor::stop).
-        auto& s = self->state;
-        const auto& cfg = *s.snapshot->config;
-        if (cfg.listen.proxy_protocol) {
-          // The load balancer's PROXY header comes first and names the real client.
-          caf::actor me = caf::actor_cast<caf::actor>(self);
-          ++s.awaiting_proxy_header;  // a drain waits for it, like for a session
-          conn->read_proxy_header(
-              std::chrono::seconds(cfg.limits.header_timeout_s),
-              [me, conn](const net::proxy_outcome& out, bool timed_out) {
-                caf::anon_send(me, proxied_atom::value, proxy_msg{conn, out, timed_out});
-              });
-          return;
+        refresh_route(self->state);
+        if (self->state.snapshot->config->listen.proxy_protocol) {
+          await_proxy_header(self, std::move(conn));
+        } else {
+          admit(self, std::move(conn));
         }
-        admit(self, std::move(conn));
       },
       [=](proxied_atom, const proxy_msg& msg) {
         auto& s = self->state;
-        if (s.awaiting_proxy_header > 0) --s.awaiting_proxy_header;
+        auto conn = stop_waiting(s, msg.id);
+        if (!conn) return;  // closed meanwhile (drain deadline)
         if (msg.outcome.status != net::proxy_status::ok) {
-          const auto peer = net::display_address(msg.conn->client().address());
-          events::context ctx{msg.conn->id(), peer, {}};
+          const auto peer = net::display_address(conn->client().address());
+          events::context ctx{conn->id(), peer, {}};
           OMSGW_EVENT(warn, not_connect, ctx, "no valid PROXY protocol header: {}",
                       msg.timed_out ? std::string("not received within limits.header_timeout_s")
                                     : msg.outcome.detail);
-          msg.conn->close();
+          conn->close();
           maybe_drained(s);
           return;
         }
-        admit(self, msg.conn);
+        refresh_route(s);
+        admit(self, std::move(conn));
         maybe_drained(s);  // admission may have refused it (limits, clients.allow)
-      },
-      [=](update_atom, net::policy_ptr next) { self->state.snapshot = std::move(next); },
-      [=](update_atom, net::relay_ptr next, std::uint64_t generation) {
-        self->state.relay = std::move(next);
-        self->state.relay_generation = generation;
       },
       [=](drain_atom, std::uint32_t timeout_s) {
         auto& s = self->state;
@@ -175,14 +225,16 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
             self->send_exit(addr, caf::exit_reason::user_shutdown);
           }
         }
-        // Past the deadline nothing else is waited for (teardown closes what is left).
-        s.awaiting_proxy_header = 0;
+        // Past the deadline nothing else is waited for.
+        close_waiting(s);
         s.accept_stopped = true;
         maybe_drained(s);
       },
       [=](status_atom) {
         auto& s = self->state;
-        return listener_status{s.active, s.per_client.size(), s.svc->capacity, s.draining};
+        refresh_route(s);
+        return listener_status{s.active, s.per_client.size(),
+                               net::effective_capacity(*s.snapshot, s.svc->capacity), s.draining};
       },
   };
 }

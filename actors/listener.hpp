@@ -1,8 +1,10 @@
 #pragma once
 /// \file
 /// The listener actor: admits accepted connections (clients.allow, max_connections,
-/// max_connections_per_client), spawns one session per connection, tracks the live
-/// ones (Active Client Connection, Connected Client) and runs the drain on shutdown.
+/// max_connections_per_client, and in PROXY mode the trusted balancers; decisions from
+/// net/decision.hpp, bookkeeping by record_refusal), spawns one session per connection,
+/// tracks the live ones (Active Client Connection, Connected Client) and those waiting
+/// for their PROXY header, and runs the drain on shutdown.
 
 #include <caf/all.hpp>
 #include <functional>
@@ -22,15 +24,21 @@ struct listener_state {
   std::shared_ptr<net::acceptor> acceptor;
   policy_store_actor policy;
   services_ptr svc;
-  net::policy_ptr snapshot;
-  net::relay_ptr relay;  ///< the relay actor's target in force, as last heard
-  std::uint64_t relay_generation = route_view::unknown_generation;
+  route_view route;          ///< the route in force, as last read (refreshed per accept)
+  net::policy_ptr snapshot;  ///< route.policy: what admissions are decided under
   std::unordered_map<std::string, std::uint32_t> per_client;  ///< client address -> live count
   std::unordered_map<caf::actor_addr, std::string> sessions;  ///< session -> client address
   std::uint64_t active = 0;
   bool draining = false;
   bool accept_stopped = false;  ///< draining and the acceptor has handed on its last connection
-  std::uint64_t awaiting_proxy_header = 0;  ///< accepted, PROXY header not yet read
+  /// listen.proxy_protocol: accepted from a trusted peer, PROXY header not yet read.
+  /// They count against max_connections and the peer's per-client limit.
+  struct waiting_conn {
+    std::shared_ptr<net::connection> conn;
+    std::string peer;  ///< the balancer's address (display form)
+  };
+  std::unordered_map<std::uint64_t, waiting_conn> waiting;   ///< connection id -> entry
+  std::unordered_map<std::string, std::uint32_t> waiting_per_peer;
   std::function<void()> on_drained;         ///< called once when draining and no session is left
   static inline const char* name = "omsgw.listener";
 };

@@ -33,7 +33,6 @@ using failed_atom = caf::atom_constant<caf::atom("failed")>;
 using inspected_atom = caf::atom_constant<caf::atom("inspected")>;
 using closed_atom = caf::atom_constant<caf::atom("closed")>;
 // Policy store
-using check_atom = caf::atom_constant<caf::atom("check")>;
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
 // Relay proxy (the registry name of the relay actor; see actors/relay.hpp)
@@ -55,13 +54,6 @@ struct connect_failure_msg {
   std::string detail;
 };
 
-/// The policy store's answer to a check: the verdict and the snapshot it was made
-/// under (the session uses the same snapshot for resolution and TLS rules).
-struct policy_answer {
-  net::destination_verdict verdict;
-  net::policy_ptr policy;
-};
-
 /// A request header's terminal state, or the client gone / timed out.
 struct request_msg {
   net::request_outcome outcome;
@@ -70,7 +62,7 @@ struct request_msg {
 
 /// A PROXY protocol header read (or not) on a new connection (listen.proxy_protocol).
 struct proxy_msg {
-  std::shared_ptr<net::connection> conn;
+  std::uint64_t id = 0;  ///< the connection's id (the listener holds the connection)
   net::proxy_outcome outcome;
   bool timed_out = false;
 };
@@ -105,7 +97,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::relay_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::request_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::connect_failure_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::policy_answer)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)

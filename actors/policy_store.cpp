@@ -7,18 +7,14 @@ policy_store_actor::behavior_type policy_store(
     std::shared_ptr<route_generations> generations) {
   self->state.current = std::move(initial);
   self->state.generations = std::move(generations);
-  if (self->state.generations) self->state.generations->policy = self->state.current->version;
+  if (self->state.generations) self->state.generations->publish_policy(self->state.current);
   return {
-      [=](check_atom, const std::string& host, std::uint16_t port) {
-        const auto& p = self->state.current;
-        return policy_answer{net::check_destination(*p, host, port), p};
-      },
       [=](caf::get_atom) { return self->state.current; },
       [=](update_atom, net::policy_ptr next) {
         self->state.current = std::move(next);
         // Published before the subscribers hear of it: a session holding the old
         // snapshot sees the mismatch and asks here.
-        if (self->state.generations) self->state.generations->policy = self->state.current->version;
+        if (self->state.generations) self->state.generations->publish_policy(self->state.current);
         for (auto& s : self->state.subscribers) caf::anon_send(s, update_atom::value, self->state.current);
       },
       [=](subscribe_atom, caf::actor who) {

@@ -1,8 +1,8 @@
 #pragma once
 /// \file
-/// The policy store: holds the current immutable policy snapshot, answers
-/// destination checks against it, and replaces it on update (a reload). Subscribers
-/// (the listener) receive every new snapshot.
+/// The policy store: holds the current immutable policy snapshot and replaces it on
+/// update (a reload), publishing it in route_generations (the one route policy takes
+/// to the listener and the sessions). Subscribers (telemetry) receive every snapshot.
 
 #include <caf/all.hpp>
 
@@ -12,7 +12,6 @@
 namespace omsgw::actors {
 
 using policy_store_actor = caf::typed_actor<
-    caf::replies_to<check_atom, std::string, std::uint16_t>::with<policy_answer>,
     caf::replies_to<caf::get_atom>::with<net::policy_ptr>,
     caf::reacts_to<update_atom, net::policy_ptr>,
     caf::reacts_to<subscribe_atom, caf::actor>>;
@@ -24,7 +23,7 @@ struct policy_store_state {
   static inline const char* name = "omsgw.policy_store";
 };
 
-/// generations, if given, gets the version of every snapshot put in force.
+/// generations, if given, gets every snapshot put in force (publish_policy).
 policy_store_actor::behavior_type policy_store(
     policy_store_actor::stateful_pointer<policy_store_state> self, net::policy_ptr initial,
     std::shared_ptr<route_generations> generations = nullptr);

@@ -163,7 +163,9 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                                  std::shared_ptr<route_generations> generations) {
   self->state.current = std::move(initial);
   self->state.generations = std::move(generations);
-  if (self->state.generations) self->state.generations->relay = self->state.generation;
+  if (self->state.generations) {
+    self->state.generations->publish_relay(self->state.current, self->state.generation);
+  }
   return {
       [=](caf::get_atom) { return self->state.current; },
       [=](subscribe_atom, caf::actor who) {
@@ -193,7 +195,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
         current = std::move(next);
         auto& st = self->state;
         ++st.generation;
-        if (st.generations) st.generations->relay = st.generation;  // before subscribers hear
+        if (st.generations) st.generations->publish_relay(current, st.generation);  // first
         for (auto& s : st.subscribers) caf::anon_send(s, update_atom::value, current, st.generation);
       },
   };

@@ -8,9 +8,8 @@
 /// established tunnels keep the connection they have. A null target means direct
 /// connections.
 ///
-/// Subscribers (the listener) get every target with its generation and hand it to the
-/// sessions they spawn; a session whose generation is no longer the one published in
-/// route_generations asks here instead (get_atom). The actor is registered under
+/// Every target is published with its generation in route_generations, the one route
+/// the listener and the sessions read it from; subscribers get it too. The actor is registered under
 /// relay_atom (a process-wide service, like the policy store).
 
 #include <caf/all.hpp>

@@ -1,7 +1,9 @@
 #include "actors/session.hpp"
 
+#include "actors/refusal.hpp"
 #include "metrics/events.hpp"
 #include "net/address.hpp"
+#include "net/decision.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -60,20 +62,6 @@ class observer final : public net::connection_observer {
   std::string client_;
 };
 
-net::deny_reason reason_for(net::tls::reject_reason r) {
-  switch (r) {
-    case net::tls::reject_reason::not_tls: return net::deny_reason::not_tls;
-    case net::tls::reject_reason::ssl_version:
-    case net::tls::reject_reason::version_too_low: return net::deny_reason::tls_version;
-    case net::tls::reject_reason::sni_mismatch: return net::deny_reason::sni_mismatch;
-    case net::tls::reject_reason::client_cert:
-    case net::tls::reject_reason::cert_unverifiable: return net::deny_reason::client_cert;
-    case net::tls::reject_reason::too_large: return net::deny_reason::tls_parse;
-    case net::tls::reject_reason::none: break;
-  }
-  return net::deny_reason::tls_parse;
-}
-
 }  // namespace
 
 net::tls::inspection_policy make_inspection_policy(const config::gateway_config& cfg,
@@ -93,17 +81,11 @@ net::tls::inspection_policy make_inspection_policy(const config::gateway_config&
   return p;
 }
 
-bool route_is_current(const route_view& view, const route_generations& in_force) {
-  return view.policy && view.relay_generation == in_force.relay.load(std::memory_order_acquire) &&
-         view.policy->version == in_force.policy.load(std::memory_order_acquire);
-}
-
 caf::behavior session(caf::stateful_actor<session_state>* self,
-                      std::shared_ptr<net::connection> conn, policy_store_actor policy,
-                      services_ptr svc, route_view admitted) {
+                      std::shared_ptr<net::connection> conn, services_ptr svc,
+                      route_view admitted) {
   auto& st = self->state;
   st.conn = conn;
-  st.policy = std::move(policy);
   st.svc = std::move(svc);
   st.route = std::move(admitted);
   st.snapshot = st.route.policy;
@@ -122,61 +104,41 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     self->state.conn->reply_and_close(status, std::move(headers));
     self->quit();
   };
-  // Connects upstream: through the relay in force at this moment, if any, else
-  // directly; the connection then answers 200 and relays on its own, under the TLS
-  // rules and timeouts of the snapshot the CONNECT was allowed under.
-  // current: the admitted relay is still in force (no need to ask).
-  auto open_upstream = [self, ctx, refuse](bool current) {
-    auto connect = [self](net::relay_ptr relay) {
-      auto& s = self->state;
-      s.relay = std::move(relay);
-      const auto& cfg = *s.snapshot->config;
-      net::tunnel_options opts;
-      opts.idle_timeout = std::chrono::seconds(cfg.limits.idle_timeout_s);
-      opts.handshake_timeout = std::chrono::seconds(cfg.limits.handshake_timeout_s);
-      opts.enforce = !s.snapshot->report_mode;
-      if (cfg.tls.inspect) opts.inspect = make_inspection_policy(cfg, s.host);
-      s.conn->connect_and_relay(s.host, s.port, s.snapshot,
-                                std::chrono::seconds(cfg.limits.connect_timeout_s), s.relay,
-                                std::move(opts));
-    };
-    if (current) return connect(self->state.route.relay);
-    auto relays = find_relay(self->home_system());
-    if (!relays) return connect(nullptr);
-    self->request(relays, k_actor_request_timeout, caf::get_atom::value)
-        .then([=](const net::relay_ptr& relay) { connect(relay); },
-              [=](const caf::error& err) {
-                self->state.svc->metrics->errors.Increment();
-                OMSGW_EVENT(error, application_error, ctx(), "relay lookup failed: {}",
-                            caf::to_string(err));
-                refuse(503);
-              });
+  // Connects upstream through the route's relay, if any, else directly; the connection
+  // then answers 200 and relays on its own, under the TLS rules and timeouts of the
+  // snapshot the CONNECT was allowed under.
+  auto open_upstream = [self] {
+    auto& s = self->state;
+    s.relay = s.route.relay;
+    const auto& cfg = *s.snapshot->config;
+    net::tunnel_options opts;
+    opts.idle_timeout = std::chrono::seconds(cfg.limits.idle_timeout_s);
+    opts.handshake_timeout = std::chrono::seconds(cfg.limits.handshake_timeout_s);
+    opts.enforce = !s.snapshot->report_mode;
+    if (cfg.tls.inspect) opts.inspect = make_inspection_policy(cfg, s.host);
+    s.conn->connect_and_relay(s.host, s.port, s.snapshot,
+                              std::chrono::seconds(cfg.limits.connect_timeout_s), s.relay,
+                              std::move(opts));
   };
-  // The policy's verdict on the request (made here or by the policy store).
-  auto decide = [self, ctx, refuse, open_upstream](const policy_answer& answer, bool current) {
+  // The CONNECT under the route in force (the admitted one while no reload came).
+  auto decide = [self, ctx, refuse, open_upstream] {
     auto& s2 = self->state;
-    s2.snapshot = answer.policy;
-    const auto& v = answer.verdict;
+    s2.route = current_route(std::move(s2.route), *s2.svc->generations);
+    s2.snapshot = s2.route.policy;
+    const auto v = net::decide_destination(*s2.snapshot, s2.host, s2.port);
     if (v.reason != net::deny_reason::none) {
-      const auto idx = static_cast<std::size_t>(v.reason);
-      if (v.enforce) {
-        s2.svc->metrics->count_rejection(idx);
-        OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", net::to_string(v.reason)}}),
-                      "destination {} not allowed",
-                      v.reason == net::deny_reason::port ? "port" : "host");
+      record_refusal(*s2.svc->metrics, ctx(), v,
+                     fmt::format("destination {} not allowed",
+                                 v.reason == net::deny_reason::port ? "port" : "host"));
+      if (v.refused()) {
         refuse(403);
         return;
       }
-      s2.svc->metrics->count_would_deny(idx);
-      OMSGW_EVENT_F(warn, not_allowed, ctx(),
-                    ({{"reason", net::to_string(v.reason)}, {"would_deny", "true"}}),
-                    "destination {} not allowed (report mode: let through)",
-                    v.reason == net::deny_reason::port ? "port" : "host");
     }
     // SPEC.md's wire table: event 103 goes with an accepted CONNECT; a
     // refused one logs only its 105 (which the flood limiter summarises).
     OMSGW_EVENT(info, connect_received, ctx(), "CONNECT received");
-    open_upstream(current);
+    open_upstream();
   };
 
   return {
@@ -211,27 +173,13 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
         s.port = out.port;
         s.dest = net::authority_text(out.host, out.port);
         s.svc->metrics->connect_requests.Increment();
-        if (route_is_current(s.route, *s.svc->generations)) {
-          // No reload since admission: the admitted snapshot is the one in force.
-          decide(policy_answer{net::check_destination(*s.snapshot, s.host, s.port), s.snapshot},
-                 true);
-          return;
-        }
-        self->request(s.policy, k_actor_request_timeout, check_atom::value, s.host, s.port)
-            .then([=](const policy_answer& answer) { decide(answer, false); },
-                  [=](const caf::error& err) {
-                    self->state.svc->metrics->errors.Increment();
-                    OMSGW_EVENT(error, application_error, ctx(), "policy check failed: {}",
-                                caf::to_string(err));
-                    refuse(503);
-                  });
+        decide();
       },
       [=](failed_atom, const connect_failure_msg& f) {
         auto& s = self->state;
         if (f.why == net::connect_failure::forbidden_address) {
           // A name that resolves to an internal address is a policy refusal (SSRF guard).
-          s.svc->metrics->count_rejection(static_cast<std::size_t>(net::deny_reason::host));
-          OMSGW_EVENT_F(warn, not_allowed, ctx(), ({{"reason", "host"}}), "{}", f.detail);
+          record_refusal(*s.svc->metrics, ctx(), net::decide_address(*s.snapshot), f.detail);
           refuse(403);
           return;
         }
@@ -257,26 +205,16 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
           OMSGW_EVENT(info, info, ctx(), "TLS handshake ended: {}", r.detail);
           return;
         }
-        const auto reason = r.kind == net::tls::verdict::parse_error ? net::deny_reason::tls_parse
-                                                                     : reason_for(r.reason);
-        // Malformed input is refused even in mode: report (the connection closed it).
-        const bool enforce = !s.snapshot->report_mode || net::tls::is_malformed(r);
-        if (enforce) {
-          s.svc->metrics->count_rejection(static_cast<std::size_t>(reason));
-        } else {
-          s.svc->metrics->count_would_deny(static_cast<std::size_t>(reason));
-        }
-        std::initializer_list<events::field> fields_enforce = {{"reason", net::to_string(reason)}};
-        std::initializer_list<events::field> fields_report = {{"reason", net::to_string(reason)},
-                                                              {"would_deny", "true"}};
-        const auto& fields = enforce ? fields_enforce : fields_report;
+        // The verdict the data plane acted on (it closed the tunnel when refused()).
+        const auto v = net::decide_tls(*s.snapshot, r);
         if (r.kind == net::tls::verdict::parse_error) {
-          OMSGW_EVENT_F(warn, tls_parse_error, ctx(), (fields), "TLS parse error: {}", r.detail);
-        } else if (reason == net::deny_reason::client_cert) {
-          OMSGW_EVENT_F(warn, not_allowed, ctx(), (fields), "Invalid client certificate: {}",
-                        r.client_subject.empty() ? r.detail : r.client_subject);
+          record_refusal(*s.svc->metrics, ctx(), v, "TLS parse error: " + r.detail);
+        } else if (v.reason == net::deny_reason::client_cert) {
+          record_refusal(*s.svc->metrics, ctx(), v,
+                         "Invalid client certificate: " +
+                             (r.client_subject.empty() ? r.detail : r.client_subject));
         } else {
-          OMSGW_EVENT_F(warn, tls_rejected, ctx(), (fields), "TLS rejected: {}", r.detail);
+          record_refusal(*s.svc->metrics, ctx(), v, "TLS rejected: " + r.detail);
         }
       },
       [=](closed_atom, const net::tunnel_stats& stats) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "net/grammar/ip.hpp"
+
 namespace omsgw::config {
 
 enum class run_mode { enforce, report };
@@ -21,10 +23,19 @@ enum class tls_version : std::uint16_t {
 };
 enum class unverifiable_cert_action { allow, reject };
 
+/// The peers that may send a PROXY header by default: the host itself.
+inline std::vector<grammar::cidr> default_proxy_protocol_trusted() {
+  return {grammar::cidr{boost::asio::ip::make_address("127.0.0.0"), 8},
+          grammar::cidr{boost::asio::ip::make_address("::1"), 128}};
+}
+
 struct listen_config {
   std::string address = "0.0.0.0";
   std::uint16_t port = 8080;
   bool proxy_protocol = false;
+  /// Peers (load balancers) allowed to send a PROXY header; any other peer is closed
+  /// before a byte is read. Typed: parsed once by the loader (net/grammar).
+  std::vector<grammar::cidr> proxy_protocol_trusted = default_proxy_protocol_trusted();
 };
 
 struct admin_config {

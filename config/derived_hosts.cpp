@@ -1,5 +1,7 @@
 #include "config/derived_hosts.hpp"
 
+#include "net/grammar/text.hpp"
+
 #include <algorithm>
 
 namespace omsgw::config {
@@ -51,13 +53,7 @@ constexpr cloud_suffixes k_clouds[] = {
     {"AzureChinaCloud", "opinsights.azure.cn", "azure-automation.cn"},
 };
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
+using grammar::lower;
 
 }  // namespace
 

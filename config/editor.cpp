@@ -827,6 +827,7 @@ const std::vector<setting>& settings() {
       {"listen.address", k::text, {"ListenAddress"}, true, "restart needed"},
       {"listen.port", k::integer, {"ListenPort"}, true, "restart needed"},
       {"listen.proxy_protocol", k::boolean, {"ProxyProtocol"}, true, "restart needed"},
+      {"listen.proxy_protocol_trusted", k::list, {"ProxyProtocolTrusted"}, true, "CIDRs"},
       {"admin.address", k::text, {"AdminAddress"}, true, "restart needed"},
       {"admin.port", k::integer, {"AdminPort"}, true, "restart needed"},
       {"allowed_ports", k::list, {"AllowedPorts"}, true, ""},
@@ -893,6 +894,11 @@ std::vector<std::string> setting_values(const gateway_config& c, const setting& 
   if (k == "listen.address") return one(c.listen.address);
   if (k == "listen.port") return one(std::to_string(c.listen.port));
   if (k == "listen.proxy_protocol") return flag(c.listen.proxy_protocol);
+  if (k == "listen.proxy_protocol_trusted") {
+    std::vector<std::string> out;
+    for (const auto& n : c.listen.proxy_protocol_trusted) out.push_back(n.to_string());
+    return out;
+  }
   if (k == "admin.address") return one(c.admin.address);
   if (k == "admin.port") return one(std::to_string(c.admin.port));
   if (k == "allowed_ports") return numbers(c.allowed_ports);

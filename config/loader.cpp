@@ -58,7 +58,9 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
       {
           {"listen", section(c, {{"address", ip_into(c, cfg.listen.address)},
                                  {"port", integer_into(c, cfg.listen.port, 1, k_max_port)},
-                                 {"proxy_protocol", bool_into(c, cfg.listen.proxy_protocol)}})},
+                                 {"proxy_protocol", bool_into(c, cfg.listen.proxy_protocol)},
+                                 {"proxy_protocol_trusted",
+                                  cidrs_into(c, cfg.listen.proxy_protocol_trusted)}})},
           {"admin", section(c, {{"address", ip_into(c, cfg.admin.address)},
                                 {"port", integer_into(c, cfg.admin.port, 1, k_max_port)}})},
           {"allowed_ports", ports_into(c, cfg.allowed_ports)},

@@ -8,6 +8,9 @@
 
 #include "config/loader_values.hpp"
 #include "config/subject.hpp"
+#include "net/grammar/authority.hpp"
+#include "net/grammar/host.hpp"
+#include "net/grammar/ip.hpp"
 
 namespace omsgw::config::detail {
 namespace {
@@ -38,7 +41,7 @@ value_reader text_into(checker& c, std::string& field, std::string_view what) {
 value_reader ip_into(checker& c, std::string& field) {
   return [&c, &field](const YAML::Node& v, const where& at) {
     const auto s = c.text(v, at, "an IP address", false);
-    if (s && !is_ip_literal(*s)) {
+    if (s && !grammar::parse_ip(*s)) {
       c.fail(at, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got " + describe(v));
     } else if (s) {
       field = *s;
@@ -66,8 +69,10 @@ value_reader string_set_into(checker& c, std::vector<std::string>& field, std::s
 
 normaliser host_pattern() {
   return [](const std::string& s, std::string& out) {
-    std::string why;
-    return normalise_host(s, true, out, why) ? std::string() : why;
+    auto pattern = grammar::normalize_host_pattern(s);
+    if (!pattern) return pattern.error();
+    out = std::move(*pattern);
+    return std::string();
   };
 }
 
@@ -82,7 +87,24 @@ normaliser relay_url() {
 normaliser client_cidr() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
-    return cidr_problem(out);
+    return grammar::parse_cidr(out).error();
+  };
+}
+
+value_reader cidrs_into(checker& c, std::vector<grammar::cidr>& field) {
+  return [&c, &field](const YAML::Node& n, const where& at) {
+    std::vector<grammar::cidr> items;
+    const bool ok = c.walk_list(n, at, [&](const YAML::Node& v, const where& a) {
+      const auto s = c.text(v, a, "a CIDR", false);
+      if (!s) return;
+      const auto parsed = grammar::parse_cidr(trim(*s));
+      if (!parsed) {
+        c.fail(a, "'" + *s + "' " + parsed.error());
+      } else if (std::find(items.begin(), items.end(), *parsed) == items.end()) {
+        items.push_back(*parsed);
+      }
+    });
+    if (ok) field = std::move(items);
   };
 }
 
@@ -156,8 +178,12 @@ value_reader relay_address_into(checker& c, std::string& field) {
   return [&c, &field](const YAML::Node& v, const where& at) {
     const auto s = c.text(v, at, R"(http(s)://HOST:PORT or "")", true);
     if (!s) return;
-    if (const std::string why = relay_address_problem(*s); !why.empty()) {
-      c.fail(at, "'" + *s + "' " + why);
+    if (s->empty()) {
+      field.clear();
+    } else if (const auto url = grammar::parse_relay_url(*s); !url) {
+      c.fail(at, "'" + *s + "' " + url.error());
+    } else if (url->tls) {
+      c.fail(at, "'" + *s + "' uses https; only http:// relay proxies are supported");
     } else {
       field = *s;
     }
@@ -173,8 +199,14 @@ value_reader resolve_into(checker& c, std::map<std::string, std::string>& field)
           const std::string key = at.key + "[" + host + "]";
           std::string name;
           std::string why;
-          if (normalise_host(host, false, name, why)) {
-            if (is_ip_literal(name)) {
+          const auto normalised = grammar::normalize_host(host);
+          if (grammar::is_wildcard(host)) {
+            why = "must be an exact host name, not a wildcard";
+          } else if (!normalised) {
+            why = normalised.error();
+          } else {
+            name = *normalised;
+            if (grammar::is_ip_literal(name)) {
               why = "is an IP address; expected a host name";
             } else if (resolve.count(name)) {
               why = "is listed twice (host names are compared in lower case)";
@@ -182,7 +214,7 @@ value_reader resolve_into(checker& c, std::map<std::string, std::string>& field)
           }
           if (!why.empty()) c.fail({key, k.Mark()}, "'" + host + "' " + why);
           const auto addr = c.text(ip, {key, vat.mark}, "an IP address", false);
-          if (addr && !is_ip_literal(*addr)) {
+          if (addr && !grammar::parse_ip(*addr)) {
             c.fail({key, vat.mark}, "expected an IPv4 or IPv6 address, got " + describe(ip));
           } else if (addr && why.empty()) {
             resolve.emplace(name, *addr);

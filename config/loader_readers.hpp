@@ -59,6 +59,9 @@ normaliser host_pattern();
 /// clients.allow entries: an IP address or CIDR.
 normaliser client_cidr();
 
+/// A list of IP addresses or CIDRs, parsed (listen.proxy_protocol_trusted).
+value_reader cidrs_into(checker& c, std::vector<grammar::cidr>& field);
+
 /// automation_regions entries: a known region, stored in its table key form.
 normaliser automation_region();
 

@@ -29,34 +29,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& ch : out) {
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  }
-  return out;
-}
-
-bool all_digits(std::string_view s) {
-  return !s.empty() &&
-         std::all_of(s.begin(), s.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
-}
-
-std::string_view trim(std::string_view s) {
-  const auto space = [](char ch) { return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n'; };
-  while (!s.empty() && space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && space(s.back())) s.remove_suffix(1);
-  return s;
-}
-
-std::optional<std::uint32_t> parse_decimal(std::string_view s, std::uint32_t hi) {
-  if (!all_digits(s) || s.size() > 10 || (s.size() > 1 && s[0] == '0')) return std::nullopt;
-  std::uint64_t v = 0;
-  for (char ch : s) v = v * 10 + static_cast<std::uint64_t>(ch - '0');
-  if (v > hi) return std::nullopt;
-  return static_cast<std::uint32_t>(v);
-}
-
 std::string did_you_mean(std::string_view got, const std::vector<std::string_view>& candidates) {
   if (got.size() > 64) return "";  // not a typo, and the distance table would be large
   const std::string g = lower(got);

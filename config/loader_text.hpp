@@ -9,19 +9,15 @@
 #include <string_view>
 #include <vector>
 
+#include "net/grammar/text.hpp"
+
 namespace omsgw::config::detail {
 
-/// ASCII lower-case copy of `s`.
-std::string lower(std::string_view s);
-
-/// True when `s` is non-empty and only ASCII digits.
-bool all_digits(std::string_view s);
-
-/// `s` without leading and trailing blanks (space, tab, CR, LF).
-std::string_view trim(std::string_view s);
-
-/// Decimal without sign or leading zeros, at most `hi`.
-std::optional<std::uint32_t> parse_decimal(std::string_view s, std::uint32_t hi);
+// The one lower/trim/decimal parser of the project (net/grammar/text.hpp).
+using grammar::all_digits;
+using grammar::lower;
+using grammar::parse_decimal;
+using grammar::trim;
 
 /// "; did you mean 'port'?" when one candidate is a likely typo of `got`, else "".
 std::string did_you_mean(std::string_view got, const std::vector<std::string_view>& candidates);

@@ -1,47 +1,44 @@
 #pragma once
 /// \file
-/// Pure address helpers: CIDR parsing/matching and classification of addresses the
-/// gateway must not connect to (SSRF guard). No sockets.
+/// Pure address helpers: classification of addresses the gateway must not connect to
+/// (SSRF guard, the IANA special-purpose registries) and how addresses are shown in
+/// logs. Parsing and CIDR matching live in the grammar (net/grammar/ip.hpp). No sockets.
 
-#include <boost/asio/ip/address.hpp>
 #include <cstdint>
-#include <optional>
 #include <string>
 #include <string_view>
 
+#include "net/grammar/ip.hpp"
+
 namespace omsgw::net {
 
-using ip_address = boost::asio::ip::address;
+using grammar::cidr;
+using grammar::ip_address;
+using grammar::parse_cidr;
+using grammar::parse_ip_literal;
 
-/// A network prefix, e.g. 10.0.0.0/8 or 2001:db8::/32.
-struct cidr {
-  ip_address network;  ///< host bits cleared
-  unsigned prefix = 0;
-};
+/// True when addr lies in c (see grammar::cidr::contains: IPv4-mapped addresses match
+/// IPv4 rules).
+inline bool cidr_contains(const cidr& c, const ip_address& addr) { return c.contains(addr); }
 
-/// Parses "A.B.C.D/N", "V6/N" or a bare address (= /32 or /128).
-/// Returns nullopt for garbage, a prefix too long for the family, or trailing junk.
-std::optional<cidr> parse_cidr(std::string_view text);
-
-/// True when addr lies in c. An IPv4-mapped IPv6 address (::ffff:a.b.c.d) is
-/// compared as the IPv4 address it carries, so v4 rules hold on dual-stack sockets.
-bool cidr_contains(const cidr& c, const ip_address& addr);
-
-/// Parses an IP literal ("192.0.2.1", "2001:db8::1", "[2001:db8::1]").
-std::optional<ip_address> parse_ip_literal(std::string_view text);
-
-/// Why an address is not a public unicast destination.
+/// Why an address is not a public unicast destination. From the IANA IPv4 and IPv6
+/// Special-Purpose Address Registries (RFC 6890 and its updates) plus the cloud
+/// platform endpoints; see the table in address.cpp, each line with its RFC.
 enum class address_class {
   public_unicast,
-  loopback,     ///< 127/8, ::1
-  private_net,  ///< 10/8, 172.16/12, 192.168/16, 100.64/10 (CGNAT), fc00::/7
-  link_local,   ///< 169.254/16, fe80::/10
-  multicast,    ///< 224/4, ff00::/8
-  unspecified,  ///< 0.0.0.0/8, ::, 255.255.255.255 and other reserved v4 ranges (240/4)
+  loopback,        ///< 127/8, ::1
+  private_net,     ///< RFC 1918, 100.64/10 (CGNAT), fc00::/7, fec0::/10, 64:ff9b:1::/48
+  link_local,      ///< 169.254/16, fe80::/10
+  multicast,       ///< 224/4, ff00::/8
+  unspecified,     ///< 0/8, ::, 240/4, 255.255.255.255, 100::/64: never a TCP destination
+  documentation,   ///< 192.0.2/24, 198.51.100/24, 203.0.113/24, 2001:db8::/32, 3fff::/20
+  benchmarking,    ///< 198.18/15, 2001:2::/48
+  special,         ///< other special-purpose blocks (protocol assignments, AS112, AMT, ...)
+  cloud_metadata,  ///< 168.63.129.16 (Azure), 169.254.169.254, fd00:ec2::254: never
 };
 
-/// Classifies addr; IPv4-mapped and IPv4-compatible IPv6 addresses are classified as
-/// the IPv4 address they carry.
+/// Classifies addr; addresses that carry an IPv4 address a translator or the stack
+/// would reach (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are classified by it.
 address_class classify_address(const ip_address& addr);
 
 /// Short lower-case name for logs: "loopback", "private", ...

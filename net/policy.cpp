@@ -121,18 +121,26 @@ const ip_address* resolve_override(const policy_snapshot& p, std::string_view ho
 
 bool destination_address_allowed(const policy_snapshot& p, const ip_address& addr,
                                  bool from_override) {
+  const address_class cls = classify_address(addr);
+  // SPEC: the cloud platform endpoints are refused even with allow_private or a pin:
+  // agents have no business there through a gateway.
+  if (cls == address_class::cloud_metadata) return false;
   if (from_override) return true;  // the operator named this address explicitly
-  switch (classify_address(addr)) {
+  switch (cls) {
     case address_class::public_unicast:
       return true;
     case address_class::loopback:
     case address_class::private_net:
     case address_class::link_local:
+    case address_class::documentation:
+    case address_class::benchmarking:
+    case address_class::special:
       return p.allow_private;
     // Never a TCP destination: multicast/broadcast cannot be connected to, and
     // 0.0.0.0 / :: reach the gateway host itself on Linux.
     case address_class::multicast:
     case address_class::unspecified:
+    case address_class::cloud_metadata:
       return false;
   }
   return false;

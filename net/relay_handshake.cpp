@@ -16,6 +16,7 @@
 #include <optional>
 
 #include "net/connect_request.hpp"
+#include "net/grammar/authority.hpp"
 
 namespace omsgw::net {
 
@@ -65,25 +66,13 @@ bool relay_target::operator==(const relay_target& o) const {
          same_fallback;
 }
 
-namespace {
-/// Case-insensitive prefix test for URL schemes.
-bool has_scheme(std::string_view address, std::string_view scheme) {
-  if (address.size() < scheme.size()) return false;
-  for (std::size_t i = 0; i < scheme.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(address[i])) != scheme[i]) return false;
-  }
-  return true;
-}
-}  // namespace
-
 std::optional<relay_target> parse_relay_address(std::string_view address) {
-  const bool tls = has_scheme(address, "https://");
-  if (!tls && !has_scheme(address, "http://")) return std::nullopt;
-  std::string_view rest = address.substr(tls ? 8 : 7);
-  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  auto url = grammar::parse_relay_url(address);
+  if (!url) return std::nullopt;
   relay_target t;
-  t.tls = tls;
-  if (!parse_authority(rest, t.host, t.port)) return std::nullopt;
+  t.tls = url->tls;
+  t.host = std::move(url->host);
+  t.port = url->port;
   return t;
 }
 

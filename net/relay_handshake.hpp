@@ -71,8 +71,9 @@ struct relay_target {
 };
 using relay_ptr = std::shared_ptr<const relay_target>;
 
-/// Parses relay_proxy.address, "http://HOST:PORT" or "https://HOST:PORT" with an
-/// optional trailing "/" (the loader has validated it). Returns nullopt otherwise.
+/// Parses relay_proxy.address, "http://HOST:PORT" or "https://HOST:PORT" with the
+/// grammar's relay URL parser (grammar::parse_relay_url, which the loader validated it
+/// with). Returns nullopt for anything else.
 std::optional<relay_target> parse_relay_address(std::string_view address);
 
 /// The Proxy-Authorization value for Basic authentication (RFC 7617 2):

@@ -3,6 +3,9 @@
 // policy store and the relay actor publish as generation numbers (actors/services.hpp).
 #include "actors/session.hpp"
 
+#include "actors/policy_store.hpp"
+#include "actors/relay.hpp"
+
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
@@ -31,6 +34,29 @@ TEST(RouteIsCurrent, OnlyWhileBothThePolicyAndTheRelayAreInForce) {
                                 in_force))
       << "a listener that has not yet heard from the relay actor must make sessions ask";
   EXPECT_FALSE(route_is_current(route_view{nullptr, nullptr, 1}, in_force));
+}
+
+TEST(RouteGenerations, HandsOutTheRouteInForceWhenTheHeldOneIsStale) {
+  route_generations board;
+  const auto v1 = policy_version(1);
+  board.publish_policy(v1);
+  board.publish_relay(nullptr, 0);
+  const route_view held = board.in_force();
+  EXPECT_EQ(held.policy, v1);
+  EXPECT_EQ(held.relay_generation, 0u);
+  EXPECT_TRUE(route_is_current(held, board));
+  EXPECT_EQ(current_route(held, board).policy, v1);
+  // A reload: the held route is stale, the one in force comes from the board, no actor.
+  const auto v2 = policy_version(2);
+  const auto relay = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://r:1"));
+  board.publish_policy(v2);
+  board.publish_relay(relay, 1);
+  EXPECT_FALSE(route_is_current(held, board));
+  const auto now = current_route(held, board);
+  EXPECT_EQ(now.policy, v2);
+  EXPECT_EQ(now.relay, relay);
+  EXPECT_EQ(now.relay_generation, 1u);
+  EXPECT_TRUE(route_is_current(now, board));
 }
 
 TEST(PolicyStore, PublishesTheVersionInForceBeforeSubscribersHearOfIt) {

@@ -58,6 +58,7 @@ void expect_same(const gateway_config& a, const gateway_config& b) {
   EXPECT_EQ(a.listen.address, b.listen.address);
   EXPECT_EQ(a.listen.port, b.listen.port);
   EXPECT_EQ(a.listen.proxy_protocol, b.listen.proxy_protocol);
+  EXPECT_EQ(a.listen.proxy_protocol_trusted, b.listen.proxy_protocol_trusted);
   EXPECT_EQ(a.admin.address, b.admin.address);
   EXPECT_EQ(a.admin.port, b.admin.port);
   EXPECT_EQ(a.allowed_ports, b.allowed_ports);
@@ -736,6 +737,32 @@ TEST(ConfigLoader, NamesTheDefaultPathAndEnumSpellings) {
   EXPECT_EQ(to_string(run_mode::report), "report");
   EXPECT_EQ(to_string(log_format::json), "json");
   EXPECT_EQ(to_string(unverifiable_cert_action::reject), "reject");
+}
+
+TEST(ConfigLoader, ReadsProxyProtocolTrustedAsParsedCidrs) {
+  const auto defaults = gateway_config{}.listen.proxy_protocol_trusted;
+  ASSERT_EQ(defaults.size(), 2u);
+  EXPECT_EQ(defaults[0].to_string(), "127.0.0.0/8");
+  EXPECT_EQ(defaults[1].to_string(), "::1/128");
+  const gateway_config c = parse_ok(
+      "listen:\n  proxy_protocol: true\n  proxy_protocol_trusted: [10.1.2.3/16, \"fd00::/8\", "
+      "192.0.2.1, 10.1.0.0/16]\n");
+  ASSERT_EQ(c.listen.proxy_protocol_trusted.size(), 3u);  // duplicates once parsed dropped
+  EXPECT_EQ(c.listen.proxy_protocol_trusted[0].to_string(), "10.1.0.0/16");
+  EXPECT_EQ(c.listen.proxy_protocol_trusted[1].to_string(), "fd00::/8");
+  EXPECT_EQ(c.listen.proxy_protocol_trusted[2].to_string(), "192.0.2.1/32");
+  EXPECT_TRUE(parse_ok("listen: {proxy_protocol_trusted: []}").listen.proxy_protocol_trusted.empty());
+}
+
+TEST(ConfigLoader, RejectsBadProxyProtocolTrustedEntriesWithKeyAndLine) {
+  config_error e = one_error("listen:\n  proxy_protocol_trusted:\n    - 10.0.0.0/8\n    - lb.example\n");
+  EXPECT_EQ(e.key, "listen.proxy_protocol_trusted[1]");
+  EXPECT_EQ(e.line, 4);
+  EXPECT_TRUE(mentions(e.message, "'lb.example' is not an IP address or CIDR")) << e.message;
+  e = one_error("listen: {proxy_protocol_trusted: [10.0.0.0/33]}");
+  EXPECT_TRUE(mentions(e.message, "expected 0..32 for IPv4")) << e.message;
+  e = one_error("listen: {proxy_protocol_trusted: 127.0.0.1}");
+  EXPECT_EQ(e.key, "listen.proxy_protocol_trusted");
 }
 
 }  // namespace

@@ -134,7 +134,7 @@ TEST(Address, ClassifiesIpv4PrivateRanges) {
 
 TEST(Address, ClassifiesIpv4LinkLocalMulticastAndReserved) {
   expect_classes({{"169.254.0.0", address_class::link_local},
-                  {"169.254.169.254", address_class::link_local},
+                  {"169.254.169.253", address_class::link_local},
                   {"169.253.255.255", address_class::public_unicast},
                   {"169.255.0.0", address_class::public_unicast},
                   {"224.0.0.0", address_class::multicast},
@@ -148,12 +148,11 @@ TEST(Address, ClassifiesIpv4LinkLocalMulticastAndReserved) {
                   {"1.0.0.0", address_class::public_unicast}});
 }
 
-TEST(Address, CountsDocumentationAndPublicRangesAsPublic) {
-  expect_classes({{"192.0.2.1", address_class::public_unicast},
-                  {"198.51.100.1", address_class::public_unicast},
-                  {"203.0.113.1", address_class::public_unicast},
-                  {"8.8.8.8", address_class::public_unicast},
-                  {"2001:db8::1", address_class::public_unicast},
+TEST(Address, CountsPublicRangesAsPublic) {
+  // Issue 15 defect 7: the documentation ranges (192.0.2/24, 198.51.100/24,
+  // 203.0.113/24, 2001:db8::/32) used to count as public here; they are special-purpose
+  // (see SpecialPurposeRegistries below).
+  expect_classes({{"8.8.8.8", address_class::public_unicast},
                   {"2606:4700::1111", address_class::public_unicast}});
 }
 
@@ -178,7 +177,7 @@ TEST(Address, ClassifiesIpv4MappedIpv6AsTheEmbeddedIpv4) {
                   {"::ffff:172.16.0.1", address_class::private_net},
                   {"::ffff:192.168.1.1", address_class::private_net},
                   {"::ffff:100.64.0.1", address_class::private_net},
-                  {"::ffff:169.254.169.254", address_class::link_local},
+                  {"::ffff:169.254.1.1", address_class::link_local},
                   {"::ffff:224.0.0.1", address_class::multicast},
                   {"::ffff:0.0.0.0", address_class::unspecified},
                   {"::ffff:255.255.255.255", address_class::unspecified},
@@ -196,7 +195,7 @@ TEST(Address, ClassifiesIpv4CompatibleIpv6AsTheEmbeddedIpv4) {
 TEST(Address, ClassifiesNat64AndSixToFourByTheEmbeddedIpv4) {
   expect_classes({{"64:ff9b::127.0.0.1", address_class::loopback},
                   {"64:ff9b::10.0.0.1", address_class::private_net},
-                  {"64:ff9b::a9fe:a9fe", address_class::link_local},
+                  {"64:ff9b::a9fe:101", address_class::link_local},
                   {"64:ff9b::8.8.8.8", address_class::public_unicast},
                   {"64:ff9b:1::1", address_class::private_net},
                   {"2002:7f00:1::1", address_class::loopback},

@@ -1,0 +1,82 @@
+#include "net/grammar/authority.hpp"
+
+#include "net/grammar/host.hpp"
+#include "net/grammar/text.hpp"
+
+namespace omsgw::grammar {
+namespace {
+
+constexpr std::uint32_t max_port = 65535;
+
+/// Decimal port 1..65535; leading zeros allowed (RFC 3986 3.2.3: port = *DIGIT).
+bool parse_port(std::string_view text, std::uint16_t& port) {
+  if (!all_digits(text)) return false;
+  std::uint32_t value = 0;
+  for (char ch : text) {
+    value = value * 10 + static_cast<std::uint32_t>(ch - '0');
+    if (value > max_port) return false;
+  }
+  if (value == 0) return false;
+  port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+}  // namespace
+
+parsed<authority> parse_authority(std::string_view text) {
+  using result = parsed<authority>;
+  std::size_t colon = 0;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return result::failure("has an unclosed '[' in the host");
+    colon = close + 1;
+    if (colon >= text.size() || text[colon] != ':') {
+      return result::failure("needs a port, as in [2001:db8::1]:3128");
+    }
+  } else {
+    colon = text.find(':');
+    if (colon == std::string_view::npos) {
+      return result::failure("needs a port, as in proxy.example.com:3128");
+    }
+    if (text.find(':', colon + 1) != std::string_view::npos) {
+      return result::failure("has an IPv6 host not written in brackets, as in [2001:db8::1]:3128");
+    }
+  }
+  authority a;
+  if (!parse_port(text.substr(colon + 1), a.port)) {
+    return result::failure("has an invalid port: expected 1..65535");
+  }
+  auto host = normalize_host(text.substr(0, colon));
+  if (!host) return result::failure("has an invalid host: it " + host.error());
+  a.host = std::move(*host);
+  return a;
+}
+
+parsed<relay_url> parse_relay_url(std::string_view text) {
+  using result = parsed<relay_url>;
+  relay_url url;
+  const std::string head = lower(text.substr(0, 8));
+  std::string_view rest;
+  if (head.rfind("http://", 0) == 0) {
+    rest = text.substr(7);
+  } else if (head.rfind("https://", 0) == 0) {
+    rest = text.substr(8);
+    url.tls = true;
+  } else {
+    return result::failure("is not of the form http://HOST:PORT or https://HOST:PORT");
+  }
+  if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
+  if (rest.find('@') != std::string_view::npos) {
+    return result::failure("must not contain credentials; use relay_proxy.username and password_file");
+  }
+  if (rest.find_first_of("/?#") != std::string_view::npos) {
+    return result::failure("must not contain a path");
+  }
+  auto a = parse_authority(rest);
+  if (!a) return result::failure(a.error());
+  url.host = std::move(a->host);
+  url.port = a->port;
+  return url;
+}
+
+}  // namespace omsgw::grammar
