@@ -1,10 +1,14 @@
 #pragma once
 /// \file
 /// The configuration-reload actor. Reloads on SIGHUP, POST /reload, `omsgw reload`
-/// and file changes (debounced): it validates the whole file first, then sends a new
-/// immutable policy snapshot to the policy store (which hands it to the listener and
-/// telemetry). An invalid file keeps the running configuration, logs event 401 with
-/// key and line, and the caller gets the errors. It runs detached: it reads files.
+/// and file changes (debounced): it loads the whole configuration as start-up does
+/// (config/config_file: the YAML and the files it names), then sends a new immutable
+/// policy snapshot to the policy store (which hands it to the listener and telemetry)
+/// and the relay target to the relay actor. An invalid file keeps the running
+/// configuration, logs event 401 with key and line, and the caller gets the errors.
+/// Every request counts once in omsgw_config_reloads_total{result}: success, failure,
+/// or unchanged (nothing new to apply; one event 100 line says so). It runs
+/// detached: it reads files.
 
 #include <caf/all.hpp>
 #include <memory>
@@ -16,27 +20,17 @@
 #include "actors/policy_store.hpp"
 #include "actors/relay.hpp"
 #include "actors/services.hpp"
+#include "config/config_file.hpp"
 
 namespace omsgw::actors {
 
-/// A configuration read from disk (or the embedded defaults).
-struct loaded_config {
-  std::shared_ptr<const config::gateway_config> config;
-  std::string hash;    ///< first 12 hex digits of the file's SHA-256
-  std::string source;  ///< path, or "embedded defaults"
-};
-
-/// Reads and validates path (empty = embedded defaults). On failure returns the
-/// formatted errors ("FILE:LINE:COL: KEY: MESSAGE") in errors and nullopt.
-std::optional<loaded_config> load_config(const std::string& path, std::vector<std::string>& errors,
-                                         std::vector<std::string>* keys = nullptr);
-
+/// The /reload answer: {"result":"success|failure|unchanged","changed":..,
+/// "config_version":N,"config_hash":"..","errors":[..]}.
 std::string to_json(const reload_result& r);
 
-
 struct config_reloader_state {
-  std::string path;
-  loaded_config current;
+  std::string path;  ///< "" when running on the embedded defaults
+  config::loaded_config current;
   std::uint64_t version = 1;
   policy_store_actor store;
   relay_actor relays;
@@ -51,7 +45,7 @@ struct config_reloader_state {
 /// Every reload also re-reads relay_proxy.password_file (a new password applies even
 /// when the YAML file is unchanged) and sends the relay target to relays.
 caf::behavior config_reloader(caf::stateful_actor<config_reloader_state>* self, std::string path,
-                              loaded_config initial, policy_store_actor store, services_ptr svc,
-                              relay_actor relays, net::relay_ptr initial_relay);
+                              config::loaded_config initial, policy_store_actor store,
+                              services_ptr svc, relay_actor relays, net::relay_ptr initial_relay);
 
 }  // namespace omsgw::actors

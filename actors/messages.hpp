@@ -19,6 +19,12 @@
 
 namespace omsgw::actors {
 
+/// How long an actor (or a one-shot helper) waits for another actor's answer: they
+/// answer from memory, so only a stopping system is ever this slow.
+constexpr auto k_actor_request_timeout = std::chrono::seconds(5);
+/// How long a reload may take (it reads files); the CLI's `reload` waits a little more.
+constexpr auto k_reload_timeout = std::chrono::seconds(30);
+
 // Listener / data plane
 using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
 using proxied_atom = caf::atom_constant<caf::atom("proxied")>;

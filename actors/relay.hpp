@@ -59,11 +59,10 @@ struct relay_load_result {
 };
 
 /// Builds the relay target of relay_proxy: parses the address and, with a username,
-/// reads the password from password_file (its first line, without the line end).
-/// The file must be a regular file that neither group nor others may read or write
-/// (e.g. mode 0600 or 0400): otherwise this fails, the gateway refuses to start, and
-/// a reload is refused (event 401). Blocking file I/O: call it at start-up or in the
-/// detached config reloader only.
+/// reads the password with config::read_relay_password (the one check of the password
+/// file, which every configuration load also runs: config/config_file). The encoded
+/// credentials are kept; the password's transient copies are wiped. Blocking file
+/// I/O: call it at start-up or in the detached config reloader only.
 relay_load_result load_relay_target(const config::relay_proxy_config& cfg);
 
 /// True when both are null or both name the same relay with the same credentials.

@@ -140,7 +140,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
     if (current) return connect(self->state.route.relay);
     auto relays = find_relay(self->home_system());
     if (!relays) return connect(nullptr);
-    self->request(relays, std::chrono::seconds(5), caf::get_atom::value)
+    self->request(relays, k_actor_request_timeout, caf::get_atom::value)
         .then([=](const net::relay_ptr& relay) { connect(relay); },
               [=](const caf::error& err) {
                 self->state.svc->metrics->errors.Increment();
@@ -214,7 +214,7 @@ caf::behavior session(caf::stateful_actor<session_state>* self,
                  true);
           return;
         }
-        self->request(s.policy, std::chrono::seconds(5), check_atom::value, s.host, s.port)
+        self->request(s.policy, k_actor_request_timeout, check_atom::value, s.host, s.port)
             .then([=](const policy_answer& answer) { decide(answer, false); },
                   [=](const caf::error& err) {
                     self->state.svc->metrics->errors.Increment();

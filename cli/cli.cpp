@@ -1,9 +1,10 @@
 /// \file
-/// The management commands (see cli.hpp): their help texts and the dispatch. Each
-/// command is a small function over a parsed argument list, in cli_config.cpp
-/// (config, allowed-host, allowed-client-cert, automation-hosts), cli_relay.cpp
-/// (relay-proxy) and cli_admin.cpp (reload, status, over the admin endpoint); the
-/// parts they share -- reading the effective configuration and the locked
+/// The command line (see cli.hpp): the management commands' help texts and the one
+/// dispatch. Each command is a small function over the parsed argument list, in
+/// cli_service.cpp (run, check-config, version), cli_config.cpp (config, allowed-host,
+/// allowed-client-cert, automation-hosts), cli_relay.cpp (relay-proxy) and
+/// cli_admin.cpp (reload, status, over the admin endpoint); the parts they share --
+/// the argument parser, reading the effective configuration and the locked
 /// read-modify-write of the file -- are in cli_support.cpp.
 
 #include "cli/cli.hpp"
@@ -14,6 +15,7 @@
 #include "cli/cli_admin.hpp"
 #include "cli/cli_config.hpp"
 #include "cli/cli_relay.hpp"
+#include "cli/cli_service.hpp"
 #include "cli/cli_support.hpp"
 #include "config/loader.hpp"
 
@@ -109,34 +111,33 @@ void print_config_help(std::ostream& out) {
   }
 }
 
+const char* command_usage() { return k_usage; }
+
 }  // namespace detail
 
 using namespace detail;
 
-std::string cli_command_of(const std::vector<std::string>& args) {
-  return parse_args(args).command;
-}
-
-bool is_cli_command(const std::string& command) {
-  static const std::set<std::string> commands = {
-      "config", "allowed-host", "allowed-client-cert", "automation-hosts", "relay-proxy",
-      "reload", "status"};
-  return commands.count(command) > 0;
-}
-
-const char* cli_usage() { return k_usage; }
-
-int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+            const run_fn& run) {
   const cli_args a = parse_args(args);
   if (!a.error.empty()) {
-    err << "omsgw " << a.command << ": " << a.error << "\n";
+    err << "omsgw" << (a.command.empty() ? "" : " " + a.command) << ": " << a.error << "\n";
+    if (a.command.empty()) print_usage(err);
     return exit_usage;
   }
-  if (a.has("--threads")) {
+  if (a.command.empty() || a.command == "help") {
+    const bool asked = a.help || a.command == "help";
+    print_usage(asked ? out : err);
+    return asked ? exit_ok : exit_usage;
+  }
+  if (a.command != "run" && a.has("--threads")) {
     err << "omsgw " << a.command << ": unknown option --threads\n";
     return exit_usage;
   }
   const context c{a.config_given ? a.config : cfg::default_config_path(), a.config_given, out, err};
+  if (a.command == "run") return run_command(c, a, run);
+  if (a.command == "check-config") return check_config(c, a);
+  if (a.command == "version") return version(c, a);
   if (a.command == "config") return config_command(c, a);
   if (a.command == "allowed-host") return allowed_host_command(c, a);
   if (a.command == "allowed-client-cert") return allowed_client_cert_command(c, a);
@@ -145,6 +146,7 @@ int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostrea
   if (a.command == "reload") return reload(c, a);
   if (a.command == "status") return status(c, a);
   err << "omsgw: unknown command '" << a.command << "'\n";
+  print_usage(err);
   return exit_usage;
 }
 

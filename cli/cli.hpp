@@ -1,30 +1,35 @@
 #pragma once
 /// \file
-/// The management commands of `omsgw` (SPEC.md "Commands"), the OMS Gateway cmdlets'
-/// counterparts: config get/set, allowed-host, allowed-client-cert, automation-hosts,
-/// relay-proxy, reload, status. Commands that change settings edit the YAML file in
-/// place (config/editor), validate the result with the loader, and replace the file
-/// atomically under an exclusive lock; the running service notices the new file by
-/// itself (inotify). `reload` and `status` talk to the admin endpoint.
+/// The `omsgw` command line (SPEC.md "Commands"): one argument parser and one
+/// dispatch for every command. `run` starts the service through the function main()
+/// wires in (the CLI links no actor); `check-config` and `version` are here; the
+/// management commands -- the OMS Gateway cmdlets' counterparts: config get/set,
+/// allowed-host, allowed-client-cert, automation-hosts, relay-proxy, reload, status --
+/// edit the YAML file in place (config/editor), validate the result as check-config
+/// does, and replace the file atomically under an exclusive lock (config/config_file);
+/// the running service notices the new file by itself (inotify). `reload` and `status`
+/// talk to the admin endpoint.
 
+#include <functional>
 #include <ostream>
 #include <string>
 #include <vector>
 
 namespace omsgw::cli {
 
-/// The command word of an argument list (without the program name): the first
-/// argument that is neither an option nor an option's value. "" when there is none.
-std::string cli_command_of(const std::vector<std::string>& args);
+/// What `omsgw run` asks for.
+struct run_request {
+  std::string config_path;    ///< --config F; "" when not given
+  bool config_given = false;  ///< --config given: the file must exist
+  unsigned threads = 0;       ///< --threads N; 0 = one per core
+};
 
-/// True for the commands run_cli handles.
-bool is_cli_command(const std::string& command);
+/// Runs the service in the foreground; returns the exit code (actors::run_gateway).
+using run_fn = std::function<int(const run_request&)>;
 
-/// The usage lines of the management commands, for `omsgw --help`.
-const char* cli_usage();
-
-/// Runs one management command. `args` excludes the program name; `--config F` may
-/// appear anywhere. Returns the exit code: 0 success, 1 failure, 2 usage error.
-int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+/// Runs one command. `args` excludes the program name; `--config F` may appear
+/// anywhere. Returns the exit code: 0 success, 1 failure, 2 usage error.
+int run_cli(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+            const run_fn& run);
 
 }  // namespace omsgw::cli

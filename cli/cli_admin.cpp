@@ -18,13 +18,14 @@
 #include <iomanip>
 #include <sstream>
 
+#include "config/config_file.hpp"
 #include "config/loader.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
 
 /// How long `reload` waits: the service answers after it has read and applied the
-/// file, which it bounds at 30 s itself.
+/// file, which it bounds at 30 s itself (actors' k_reload_timeout).
 constexpr auto reload_timeout = std::chrono::seconds(35);
 constexpr auto status_timeout = std::chrono::seconds(10);
 
@@ -105,12 +106,12 @@ bool admin_endpoint(const context& c, std::string& host, std::uint16_t& port) {
   port = defaults.admin.port;
   std::string text;
   std::string why;
-  const read_status rs = read_file(c.path, text, why);
-  if (rs == read_status::error || (rs == read_status::missing && c.explicit_path)) {
+  const auto rs = cfg::read_text_file(c.path, text, why);
+  if (rs == cfg::read_status::error || (rs == cfg::read_status::missing && c.explicit_path)) {
     c.err << "omsgw: cannot read " << c.path << ": " << why << "\n";
     return false;
   }
-  if (rs == read_status::ok) {
+  if (rs == cfg::read_status::ok) {
     const auto loaded = cfg::parse_config(text);
     if (loaded.ok()) {
       host = loaded.config->admin.address;
@@ -189,14 +190,15 @@ int reload(const context& c, const cli_args& a) {
         }
         const std::string version = json->get<std::string>("config_version", "?");
         const std::string hash = json->get<std::string>("config_hash", "?");
-        if (r.status == 200 && json->get<std::string>("result", "") == "success") {
-          if (json->get<std::string>("changed", "false") == "true") {
-            c.out << "reloaded: configuration version " << version << " (hash " << hash
-                  << ") is active\n";
-          } else {
-            c.out << "reloaded: no change, configuration version " << version << " (hash " << hash
-                  << ") stays active\n";
-          }
+        const std::string result = json->get<std::string>("result", "");
+        if (r.status == 200 && result == "success") {
+          c.out << "reloaded: configuration version " << version << " (hash " << hash
+                << ") is active\n";
+          return exit_ok;
+        }
+        if (r.status == 200 && result == "unchanged") {
+          c.out << "reloaded: no change, configuration version " << version << " (hash " << hash
+                << ") stays active\n";
           return exit_ok;
         }
         c.err << "omsgw: reload refused; the running configuration (version " << version

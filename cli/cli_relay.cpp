@@ -4,40 +4,23 @@
 
 #include "cli/cli_relay.hpp"
 
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
-#include <iomanip>
-#include <sstream>
 #include <utility>
+
+#include "config/config_file.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
 
-/// A password file must be a regular file only its owner can read or write.
-bool password_file_ok(const std::string& path, std::string& absolute, std::string& why) {
-  char* real = ::realpath(path.c_str(), nullptr);
-  if (!real) {
+/// The absolute path of a password file, so the YAML names it wherever the service
+/// runs from. Whether the file is usable (private, one line) is checked with the rest
+/// of the configuration before the file is written (config::read_relay_password).
+bool absolute_password_file(const std::string& path, std::string& absolute, std::string& why) {
+  absolute = cfg::resolve_path(path);
+  if (::access(absolute.c_str(), F_OK) != 0) {
     why = "cannot use password file " + path + ": " + errno_text(errno);
-    return false;
-  }
-  absolute = real;
-  std::free(real);
-  struct stat st {};
-  if (::stat(absolute.c_str(), &st) != 0) {
-    why = "cannot use password file " + path + ": " + errno_text(errno);
-    return false;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    why = "password file " + path + " is not a regular file";
-    return false;
-  }
-  if ((st.st_mode & 077) != 0) {
-    std::ostringstream mode;
-    mode << std::oct << std::setw(4) << std::setfill('0') << (st.st_mode & 07777);
-    why = "password file " + path + " is accessible by group or others (mode " + mode.str() +
-          "); restrict it with: chmod 600 " + path;
     return false;
   }
   return true;
@@ -90,7 +73,7 @@ int relay_proxy(const context& c, const cli_args& a) {
     if (a.has("--username")) {
       username = a.options.at("--username");
       std::string why;
-      if (!password_file_ok(a.options.at("--password-file"), password_file, why)) {
+      if (!absolute_password_file(a.options.at("--password-file"), password_file, why)) {
         c.err << "omsgw: " << why << "\n";
         return exit_failure;
       }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "config/config_file.hpp"
 #include "config/editor.hpp"
 
 namespace omsgw::cli::detail {
@@ -65,13 +66,12 @@ struct context {
   bool explicit_path = false;  ///< given with --config (a missing file is then an error)
   std::ostream& out;
   std::ostream& err;
+  /// The file to read: --config, or the default path (missing: embedded defaults).
+  cfg::config_source source() const;
 };
 
-/// How read_file went; `missing` is ENOENT.
-enum class read_status { ok, missing, error };
-
-/// Reads the whole file at `path` into `text`; sets `why` unless it returns ok.
-read_status read_file(const std::string& path, std::string& text, std::string& why);
+/// Prints located errors as "FILE:LINE:COL: KEY: MESSAGE", one a line, to c.err.
+void print_errors(const context& c, const std::vector<cfg::config_error>& errors);
 
 /// The configuration a command reads: the file, or the embedded defaults when the
 /// default path does not exist (as `omsgw run` does). Prints why on failure.
@@ -96,9 +96,10 @@ struct current_file {
 /// Decides the new text from the current file; runs under the file lock.
 using mutation = std::function<change(const current_file&)>;
 
-/// The locked read-modify-write every changing command goes through: lock, read,
-/// mutate, validate the new text with the loader, write atomically. Returns the exit
-/// code.
+/// The locked read-modify-write every changing command goes through: resolve a
+/// symlink, refuse a read-only file or mount (naming it), lock, read, mutate, validate
+/// the new text as check-config would (config::load_text), replace atomically beside
+/// the resolved file. Returns the exit code.
 int edit_config(const context& c, const mutation& mutate);
 
 /// The change an editor result makes; `message` gets " (no change)" when it changed
@@ -110,6 +111,9 @@ change from_edit(const cfg::edit_result& r, std::string message);
 
 /// The `--help` text of a command other than `config`; nullptr for an unknown one.
 const char* help_for(const std::string& command);
+
+/// The usage lines of the management commands, for `omsgw --help`.
+const char* command_usage();
 
 /// The `config --help` text, with every key and its aliases.
 void print_config_help(std::ostream& out);

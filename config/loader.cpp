@@ -261,21 +261,6 @@ load_result parse_config(const std::string& yaml_text) {
   }
 }
 
-load_result load_config_file(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return failure({{"", 0, 0, std::string("cannot read file: ") + std::strerror(errno)}});
-  std::string text;
-  char buf[8192];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  const int read_errno = std::ferror(f) ? errno : 0;
-  std::fclose(f);
-  if (read_errno != 0) {
-    return failure({{"", 0, 0, std::string("cannot read file: ") + std::strerror(read_errno)}});
-  }
-  return parse_config(text);
-}
-
 const char* default_config_path() { return "/etc/omsgw/omsgw.yaml"; }
 
 }  // namespace omsgw::config

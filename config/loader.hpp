@@ -34,9 +34,6 @@ struct load_result {
 /// An empty document yields the embedded defaults.
 load_result parse_config(const std::string& yaml_text);
 
-/// Reads and parses a file; an unreadable file is one error with line 0.
-load_result load_config_file(const std::string& path);
-
 /// Spellings used in the YAML file ("json", "reject"); config.hpp declares the
 /// tls_version and run_mode ones.
 std::string to_string(log_format f);

@@ -66,6 +66,9 @@ gateway_metrics::gateway_metrics(const std::string& version)
       reloads_failure(family(registry_, "omsgw_config_reloads_total",
                              "Configuration reloads by result")
                           .Add({{"result", "failure"}})),
+      reloads_unchanged(family(registry_, "omsgw_config_reloads_total",
+                               "Configuration reloads by result")
+                            .Add({{"result", "unchanged"}})),
       build_info(BuildGauge()
                      .Name("omsgw_build_info")
                      .Help("Build information; the value is always 1")

@@ -50,6 +50,7 @@ class gateway_metrics {
   prometheus::Histogram& tunnel_duration;
   prometheus::Counter& reloads_success;
   prometheus::Counter& reloads_failure;
+  prometheus::Counter& reloads_unchanged;  ///< a request that found nothing new to apply
   prometheus::Gauge& build_info;
 
  private:

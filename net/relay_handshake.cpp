@@ -2,6 +2,7 @@
 
 #include "net/address.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -59,9 +60,11 @@ std::string basic_authorization(std::string_view user, std::string_view password
   const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(encoded.data()),
                                 reinterpret_cast<const unsigned char*>(plain.data()),
                                 static_cast<int>(plain.size()));
-  std::fill(plain.begin(), plain.end(), '\0');
+  OPENSSL_cleanse(plain.data(), plain.size());  // a store the optimiser cannot drop
   encoded.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  return "Basic " + encoded;
+  std::string header = "Basic " + encoded;
+  OPENSSL_cleanse(encoded.data(), encoded.size());
+  return header;
 }
 
 std::string relay_connect_request(const relay_target& relay, std::string_view host,

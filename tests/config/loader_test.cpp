@@ -684,32 +684,6 @@ TEST(ConfigLoader, RejectsEmptyClientCertificateSubject) {
 
 // --- files, formatting, names ---------------------------------------------------------
 
-TEST(ConfigLoader, ReportsUnreadableFileAsOneErrorWithoutLocation) {
-  const load_result r = load_config_file("/nonexistent/omsgw-test/omsgw.yaml");
-  EXPECT_FALSE(r.ok());
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_EQ(r.errors[0].key, "");
-  EXPECT_EQ(r.errors[0].line, 0);
-  EXPECT_TRUE(mentions(r.errors[0].message, "No such file or directory")) << r.errors[0].message;
-
-  const load_result dir = load_config_file("/");
-  ASSERT_EQ(dir.errors.size(), 1u);
-  EXPECT_TRUE(mentions(dir.errors[0].message, "Is a directory")) << dir.errors[0].message;
-}
-
-TEST(ConfigLoader, LoadsAFileFromDisk) {
-  char path[] = "/tmp/omsgw_loader_test_XXXXXX";
-  const int fd = mkstemp(path);
-  ASSERT_GE(fd, 0);
-  const std::string text = "listen:\n  port: 3129\n";
-  ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-  close(fd);
-  const load_result r = load_config_file(path);
-  std::remove(path);
-  ASSERT_TRUE(r.ok()) << dump(r);
-  EXPECT_EQ(r.config->listen.port, 3129);
-}
-
 TEST(ConfigLoader, FormatsErrorsAsFileLineColumnKeyMessage) {
   EXPECT_EQ(format_error("/etc/omsgw/omsgw.yaml", {"listen.port", 3, 9, "bad"}),
             "/etc/omsgw/omsgw.yaml:3:9: listen.port: bad");

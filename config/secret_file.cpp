@@ -1,0 +1,127 @@
+/// \file
+/// Secret files (see secret_file.hpp).
+
+#include "config/secret_file.hpp"
+
+#include <fcntl.h>
+#include <openssl/crypto.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+
+namespace omsgw::config {
+namespace {
+
+/// A password is one line; anything bigger is not a password file.
+constexpr std::size_t max_password_file = 4096;
+
+/// Closes a descriptor on every return path.
+struct fd_guard {
+  int fd;
+  ~fd_guard() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+bool has_control_octet(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char ch) {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == 0x7f;
+  });
+}
+
+std::string octal_mode(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+std::string mode_problem(const std::string& path, mode_t mode, mode_t forbidden) {
+  const bool group = (forbidden & S_IRWXG) != 0;
+  return path + " has mode " + octal_mode(mode) + ": a " +
+         (group ? "password file must not be readable or writable by group or others (chmod 600 "
+                : "secret file must not be readable or writable by others (chmod 640 ") +
+         path + ")";
+}
+
+}  // namespace
+
+void wipe(std::string& s) {
+  if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
+  s.clear();
+}
+
+std::string read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+                              std::string& content) {
+  content.clear();
+  fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
+  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
+  struct stat st {};
+  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
+  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
+  if ((st.st_mode & forbidden) != 0) return mode_problem(path, st.st_mode, forbidden);
+  char buf[512];
+  for (;;) {
+    const ssize_t n = ::read(f.fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      wipe(content);
+      return path + ": cannot read: " + std::strerror(errno);
+    }
+    if (n == 0) break;
+    content.append(buf, static_cast<std::size_t>(n));
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (content.size() > max_bytes) {
+      wipe(content);
+      return path + " is larger than " + std::to_string(max_bytes) +
+             " bytes: it must hold the secret on one line";
+    }
+  }
+  return {};
+}
+
+std::optional<named_file_error> read_relay_password(const relay_proxy_config& cfg,
+                                                    std::string& password) {
+  password.clear();
+  const auto fail = [](const char* key, std::string message) {
+    return std::optional<named_file_error>(named_file_error{key, std::move(message)});
+  };
+  if (cfg.address.empty()) return std::nullopt;  // direct: username and password_file unused
+  if (cfg.username.empty() && cfg.password_file.empty()) return std::nullopt;
+  if (cfg.username.empty()) {
+    return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
+  }
+  // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
+  if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
+    return fail("relay_proxy.username", "must not contain ':' or control characters");
+  }
+  if (cfg.password_file.empty()) {
+    return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
+  }
+  const std::string& path = cfg.password_file;
+  std::string content;
+  if (auto why = read_private_file(path, S_IRWXG | S_IRWXO, max_password_file, content);
+      !why.empty()) {
+    return fail("relay_proxy.password_file", std::move(why));
+  }
+  const std::size_t eol = content.find('\n');
+  password.assign(content, 0, eol);
+  wipe(content);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) {
+    return fail("relay_proxy.password_file",
+                path + " is empty: it must hold the password on its first line");
+  }
+  if (has_control_octet(password)) {
+    wipe(password);
+    return fail("relay_proxy.password_file", path + ": the password contains control characters");
+  }
+  return std::nullopt;
+}
+
+}  // namespace omsgw::config

@@ -1,0 +1,41 @@
+#pragma once
+/// \file
+/// Files that hold a secret the configuration names: the relay password
+/// (relay_proxy.password_file) and the admin token (admin.token_file). The secret
+/// itself is never in the YAML, never in an error message, and transient copies are
+/// wiped (OPENSSL_cleanse) once used. Blocking file I/O: start-up, the detached config
+/// reloader and the CLI only.
+
+#include <optional>
+#include <string>
+#include <sys/types.h>
+
+#include "config/config.hpp"
+
+namespace omsgw::config {
+
+/// Overwrites the bytes of `s` (a store the optimiser cannot drop), then empties it.
+void wipe(std::string& s);
+
+/// Reads a secret file into `content`: it must be a regular file of at most `max_bytes`
+/// with none of the `forbidden` mode bits (checked on the opened descriptor, so the
+/// file checked is the file read). Returns "" or why not (names the file and its mode,
+/// never the content).
+std::string read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+                              std::string& content);
+
+/// A problem with a file the configuration names.
+struct named_file_error {
+  std::string key;      ///< "relay_proxy.password_file"
+  std::string message;  ///< names files and modes, never the secret
+};
+
+/// The relay password: with relay_proxy.address set and credentials configured, the
+/// first line of password_file (without its line end). The file must be a regular file
+/// neither group nor others may read or write (mode 0600 or 0400). Username and
+/// password file go together; the username may not hold ':' or control characters
+/// (RFC 7617 section 2). `password` is left empty when no credentials are configured.
+std::optional<named_file_error> read_relay_password(const relay_proxy_config& cfg,
+                                                    std::string& password);
+
+}  // namespace omsgw::config
