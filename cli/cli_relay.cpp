@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "config/config_file.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -35,7 +36,7 @@ int relay_proxy(const context& c, const cli_args& a) {
     return a.help ? exit_ok : exit_usage;
   }
   if (a.positional.size() != 1) {
-    c.err << "omsgw relay-proxy " << sub << ": takes no positional argument\n";
+    c.err << format(_("omsgw %1%: takes no positional argument\n"), "relay-proxy " + sub);
     return exit_usage;
   }
   if (a.has("--password")) {
@@ -67,7 +68,7 @@ int relay_proxy(const context& c, const cli_args& a) {
     }
     address = a.options.at("--address");
     if (a.has("--username") != a.has("--password-file")) {
-      c.err << "omsgw relay-proxy set: --username and --password-file go together\n";
+      c.err << _("omsgw relay-proxy set: --username and --password-file go together\n");
       return exit_usage;
     }
     if (a.has("--username")) {
@@ -81,7 +82,8 @@ int relay_proxy(const context& c, const cli_args& a) {
   } else if (sub == "clear") {
     if (!only_options(a, {}, c.err)) return exit_usage;
   } else {
-    c.err << "omsgw relay-proxy: unknown subcommand '" << sub << "' (get | set | clear)\n";
+    c.err << format(_("omsgw %1%: unknown subcommand '%2%' (%3%)\n"), "relay-proxy", sub,
+                    "get | set | clear");
     return exit_usage;
   }
   const std::string message =
