@@ -73,8 +73,8 @@ def test_preseeded_install_reconfigure_upgrade_purge_with_nftables_snippet(deb, 
     r = clone.dpkg("-i", deb)
     assert "not loaded" in r.stderr, r.stderr
     assert config_get(clone, "listen.port") == "9090"
-    assert config_get(clone, "relay.address") == "http://relay.example:3128"
-    assert config_get(clone, "relay.username") == "agent-relay"
+    assert config_get(clone, "relay_proxy.address") == "http://relay.example:3128"
+    assert config_get(clone, "relay_proxy.username") == "agent-relay"
     assert_password_kept_safely(clone)
     assert "tcp dport 9090 accept" in read(clone, NFT)
     assert read(clone, STATE).split() == ["nftables", "9090"]
@@ -90,7 +90,7 @@ def test_preseeded_install_reconfigure_upgrade_purge_with_nftables_snippet(deb, 
     clone.sh(f"DEBIAN_FRONTEND=noninteractive exec chroot {clone.root} "
              "dpkg-reconfigure omsgw")
     assert config_get(clone, "listen.port") == "9191"
-    assert config_get(clone, "relay.address") == "http://relay2.example:8080"
+    assert config_get(clone, "relay_proxy.address") == "http://relay2.example:8080"
     assert "tcp dport 9191 accept" in read(clone, NFT)
     assert "9090" not in read(clone, NFT)
     assert read(clone, STATE).split() == ["nftables", "9191"]
