@@ -221,3 +221,20 @@ def test_interactive_install_in_the_dialog_frontend_rejects_a_bad_port(deb, clon
         tmux.close()
     assert config_get(clone, "listen.port") == "9595"
     assert "tcp dport 9595 accept" in read(clone, NFT)
+
+
+def test_firewalld_running_gets_the_port_opened(deb, clone):
+    # firewalld is not in scripts/setup-deps: it needs a system D-Bus and its daemon
+    # (PID 1 here is not systemd), and `firewall-cmd --state` is how postinst detects it.
+    # The clone's /run is empty, so it can never reach a firewalld of this machine.
+    if not shutil.which("firewall-cmd"):
+        pytest.skip("firewalld is not installed: it needs a system D-Bus and a running "
+                    "firewalld daemon, which this container cannot run")
+    if clone.chroot("firewall-cmd", "--state", check=False).returncode != 0:
+        pytest.skip("firewalld is installed but not running (no system D-Bus here)")
+    preseed(clone, listen_port="9494", open_firewall="true")
+    clone.dpkg("-i", deb)
+    assert read(clone, STATE).split() == ["firewalld", "9494"]
+    assert "9494/tcp" in clone.chroot("firewall-cmd", "--list-ports").stdout
+    clone.dpkg("--purge", "omsgw")
+    assert "9494/tcp" not in clone.chroot("firewall-cmd", "--list-ports").stdout
