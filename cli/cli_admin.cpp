@@ -20,6 +20,7 @@
 
 #include "config/config_file.hpp"
 #include "config/loader.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -108,7 +109,7 @@ bool admin_endpoint(const context& c, std::string& host, std::uint16_t& port) {
   std::string why;
   const auto rs = cfg::read_text_file(c.path, text, why);
   if (rs == cfg::read_status::error || (rs == cfg::read_status::missing && c.explicit_path)) {
-    c.err << "omsgw: cannot read " << c.path << ": " << why << "\n";
+    c.err << format(_("omsgw: cannot read %1%: %2%\n"), c.path, why);
     return false;
   }
   if (rs == cfg::read_status::ok) {
@@ -152,7 +153,7 @@ int admin_request(const context& c, const cli_args& a, boost::beast::http::verb 
   }
   if (!only_options(a, {}, c.err)) return exit_usage;
   if (!a.positional.empty()) {
-    c.err << "omsgw " << a.command << ": takes no argument\n";
+    c.err << format(_("omsgw %1%: takes no argument\n"), a.command);
     return exit_usage;
   }
   std::string host;
@@ -160,8 +161,9 @@ int admin_request(const context& c, const cli_args& a, boost::beast::http::verb 
   if (!admin_endpoint(c, host, port)) return exit_failure;
   const auto answer = http_call(host, port, verb, target, timeout);
   if (!answer.error.empty()) {
-    c.err << "omsgw: cannot reach the admin endpoint " << url_of(host, port) << target << " ("
-          << answer.error << "); is the service running with " << c.path << "?\n";
+    c.err << format(_("omsgw: cannot reach the admin endpoint %1% (%2%); is the service running "
+                      "with %3%?\n"),
+                    url_of(host, port) + target, answer.error, c.path);
     return exit_failure;
   }
   return handle(answer);

@@ -14,6 +14,7 @@
 #include "config/derived_hosts.hpp"
 #include "config/loader.hpp"
 #include "net/policy.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 
@@ -34,7 +35,7 @@ std::string display_list(const std::vector<std::string>& values) {
 
 int config_get(const context& c, const cli_args& a) {
   if (a.positional.size() > 2) {
-    c.err << "omsgw config get: takes at most one KEY\n";
+    c.err << _("omsgw config get: takes at most one KEY\n");
     return exit_usage;
   }
   std::string text;
@@ -43,8 +44,9 @@ int config_get(const context& c, const cli_args& a) {
   if (a.positional.size() == 2) {
     const auto* s = cfg::find_setting(a.positional[1]);
     if (!s) {
-      c.err << "omsgw: unknown setting '" << a.positional[1]
-            << "'; `omsgw config --help` lists keys and aliases\n";
+      c.err << format(_("omsgw: unknown setting '%1%'; `omsgw config --help` lists keys and "
+                        "aliases\n"),
+                      a.positional[1]);
       return exit_failure;
     }
     for (const auto& v : cfg::setting_values(*config, *s)) c.out << v << "\n";
@@ -83,7 +85,7 @@ std::vector<std::string> split_items(const std::vector<std::string>& args) {
 
 int config_set(const context& c, const cli_args& a) {
   if (a.positional.size() < 3) {
-    c.err << "omsgw config set: needs KEY and VALUE\n";
+    c.err << _("omsgw config set: needs KEY and VALUE\n");
     return exit_usage;
   }
   const std::string& name = a.positional[1];
@@ -91,17 +93,18 @@ int config_set(const context& c, const cli_args& a) {
   const auto* s = cfg::find_setting(name);
   std::string key = s ? std::string(s->key) : lower(name);
   if (!s && key.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789_.") != std::string::npos) {
-    c.err << "omsgw: unknown setting '" << name
-          << "'; `omsgw config --help` lists keys and aliases\n";
+    c.err << format(_("omsgw: unknown setting '%1%'; `omsgw config --help` lists keys and "
+                      "aliases\n"),
+                    name);
     return exit_failure;
   }
   if (s && !s->settable) {
-    c.err << "omsgw: " << s->key << " cannot be set with `config set` (" << s->note << ")\n";
+    c.err << format(_("omsgw: %1% cannot be set with `config set` (%2%)\n"), s->key, s->note);
     return exit_failure;
   }
   const bool list = s && s->kind == cfg::setting_kind::list;
   if (!list && values.size() != 1) {
-    c.err << "omsgw config set: " << key << " takes one VALUE (quote a value with spaces)\n";
+    c.err << format(_("omsgw config set: %1% takes one VALUE (quote a value with spaces)\n"), key);
     return exit_usage;
   }
   const std::string note = restart_needed(key) ? " (takes effect at the next restart)" : "";
@@ -133,7 +136,7 @@ int config_command(const context& c, const cli_args& a) {
   if (!only_options(a, {}, c.err)) return exit_usage;
   if (sub == "get") return config_get(c, a);
   if (sub == "set") return config_set(c, a);
-  c.err << "omsgw config: unknown subcommand '" << sub << "' (get | set)\n";
+  c.err << format(_("omsgw %1%: unknown subcommand '%2%' (%3%)\n"), "config", sub, "get | set");
   return exit_usage;
 }
 
@@ -288,14 +291,14 @@ int list_command_main(const context& c, const cli_args& a, const list_command& l
   }
   if (list) {
     if (a.positional.size() != 1) {
-      c.err << "omsgw " << a.command << " list: takes no argument\n";
+      c.err << format(_("omsgw %1%: takes no argument\n"), a.command + " list");
       return exit_usage;
     }
     return list_show(c, lc, a.flags.count("--all") > 0);
   }
   if (sub != "add" && sub != "remove") {
-    c.err << "omsgw " << a.command << ": unknown subcommand '" << sub
-          << "' (add | remove | list)\n";
+    c.err << format(_("omsgw %1%: unknown subcommand '%2%' (%3%)\n"), a.command, sub,
+                    "add | remove | list");
     return exit_usage;
   }
   if (a.positional.size() != 2) {
@@ -344,7 +347,7 @@ int automation_hosts(const context& c, const cli_args& a) {
   for (const auto& p : a.positional) name += (name.empty() ? "" : " ") + p;
   const auto* row = cfg::find_automation_region(name);
   if (!row) {
-    c.err << "omsgw: unknown Azure Automation region '" << name << "'; known regions:";
+    c.err << format(_("omsgw: unknown Azure Automation region '%1%'; known regions:"), name);
     for (const auto& r : cfg::automation_region_table()) c.err << " " << r.key;
     c.err << "\n";
     return exit_failure;

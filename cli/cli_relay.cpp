@@ -14,6 +14,7 @@
 
 #include "cli/cli_config.hpp"
 #include "config/config_file.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -151,7 +152,7 @@ int relay_proxy(const context& c, const cli_args& a) {
   }
   if (sub == "bypass") return relay_bypass_command(c, a);
   if (a.positional.size() != 1) {
-    c.err << "omsgw relay-proxy " << sub << ": takes no positional argument\n";
+    c.err << format(_("omsgw %1%: takes no positional argument\n"), "relay-proxy " + sub);
     return exit_usage;
   }
   if (a.has("--password")) {
@@ -168,7 +169,8 @@ int relay_proxy(const context& c, const cli_args& a) {
   }
   if (sub == "set") return set_relay(c, a);
   if (sub == "clear") return clear_relay(c, a);
-  c.err << "omsgw relay-proxy: unknown subcommand '" << sub << "' (get | set | clear | bypass)\n";
+  c.err << format(_("omsgw %1%: unknown subcommand '%2%' (%3%)\n"), "relay-proxy", sub,
+                  "get | set | clear | bypass");
   return exit_usage;
 }
 

@@ -5,6 +5,7 @@
 
 #include "config/config_file.hpp"
 #include "config/loader.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -15,30 +16,30 @@ constexpr long k_max_threads = 256;
 }  // namespace
 
 void print_usage(std::ostream& out) {
-  out << "usage: omsgw COMMAND [--config FILE] [options]\n"
-         "\n"
-         "commands:\n"
-         "  run [--threads N]                   run the gateway in the foreground\n"
-         "  check-config                        validate the configuration, print errors with "
-         "line/column\n"
-      << command_usage()
-      << "  version                             print the version\n"
-         "\n"
-         "Every command takes --config FILE anywhere among its arguments (default\n"
-         "/etc/omsgw/omsgw.yaml; with no such file, `run` uses the embedded defaults).\n"
-         "`omsgw COMMAND --help` shows a command's help.\n";
+  out << _("usage: omsgw COMMAND [--config FILE] [options]\n"
+            "\n"
+            "commands:\n"
+            "  run [--threads N]                   run the gateway in the foreground\n"
+            "  check-config                        validate the configuration, print errors "
+            "with line/column\n")
+      << _(command_usage())
+      << _("  version                             print the version\n"
+           "\n"
+           "Every command takes --config FILE anywhere among its arguments (default\n"
+           "/etc/omsgw/omsgw.yaml; with no such file, `run` uses the embedded defaults).\n"
+           "`omsgw COMMAND --help` shows a command's help.\n");
 }
 
 int run_command(const context& c, const cli_args& a, const run_fn& run) {
   if (a.help) {
-    c.out << "usage: omsgw run [--config FILE] [--threads N]\n"
-             "Runs the gateway in the foreground, logging events to stderr.\n"
-             "SIGHUP reloads the configuration; SIGTERM/SIGINT drain, a second one stops.\n";
+    c.out << _("usage: omsgw run [--config FILE] [--threads N]\n"
+               "Runs the gateway in the foreground, logging events to stderr.\n"
+               "SIGHUP reloads the configuration; SIGTERM/SIGINT drain, a second one stops.\n");
     return exit_ok;
   }
   if (!only_options(a, {"--threads"}, c.err)) return exit_usage;
   if (!a.positional.empty()) {
-    c.err << "omsgw run: takes no argument\n";
+    c.err << format(_("omsgw %1%: takes no argument\n"), "run");
     return exit_usage;
   }
   run_request r;
@@ -55,8 +56,8 @@ int run_command(const context& c, const cli_args& a, const run_fn& run) {
       n = 0;
     }
     if (n < 1 || n > k_max_threads) {
-      c.err << "omsgw run: --threads must be a number in 1.." << k_max_threads << ", got '" << v
-            << "'\n";
+      c.err << format(_("omsgw run: --threads must be a number in 1..%1%, got '%2%'\n"),
+                      k_max_threads, v);
       return exit_usage;
     }
     r.threads = static_cast<unsigned>(n);
@@ -66,34 +67,34 @@ int run_command(const context& c, const cli_args& a, const run_fn& run) {
 
 int check_config(const context& c, const cli_args& a) {
   if (a.help) {
-    c.out << "usage: omsgw check-config [--config FILE]\n"
-             "Validates the configuration as `run` and a reload would load it (the YAML and\n"
-             "the files it names); prints FILE:LINE:COL: KEY: MESSAGE for each error and exits\n"
-             "1 on error. Only a missing default file means the embedded defaults.\n";
+    c.out << _("usage: omsgw check-config [--config FILE]\n"
+               "Validates the configuration as `run` and a reload would load it (the YAML and\n"
+               "the files it names); prints FILE:LINE:COL: KEY: MESSAGE for each error and "
+               "exits\n1 on error. Only a missing default file means the embedded defaults.\n");
     return exit_ok;
   }
   if (!only_options(a, {}, c.err)) return exit_usage;
   if (!a.positional.empty()) {
-    c.err << "omsgw check-config: takes no argument\n";
+    c.err << format(_("omsgw %1%: takes no argument\n"), "check-config");
     return exit_usage;
   }
   const auto load = cfg::load_source(c.source());
   if (!load.ok()) {
     print_errors(c, load.errors);
-    c.err << load.errors.size() << " error(s) in " << c.path << "\n";
+    c.err << format(_("%1% error(s) in %2%\n"), load.errors.size(), c.path);
     return exit_failure;
   }
   if (load.loaded->embedded) {
-    c.out << "no " << c.path << ": the embedded defaults would be used (valid)\n";
+    c.out << format(_("no %1%: the embedded defaults would be used (valid)\n"), c.path);
     return exit_ok;
   }
-  c.out << c.path << ": valid\n";
+  c.out << format(_("%1%: valid\n"), c.path);
   return exit_ok;
 }
 
 int version(const context& c, const cli_args& a) {
   if (a.help) {
-    c.out << "usage: omsgw version\nPrints the version.\n";
+    c.out << _("usage: omsgw version\nPrints the version.\n");
     return exit_ok;
   }
   if (!only_options(a, {}, c.err)) return exit_usage;

@@ -10,6 +10,7 @@
 
 #include "config/config_file.hpp"
 #include "config/loader.hpp"
+#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 
@@ -59,7 +60,7 @@ cli_args parse_args(const std::vector<std::string>& args) {
         } else if (i + 1 < args.size()) {
           value = args[++i];
         } else if (a.error.empty()) {
-          a.error = name + " needs a value";
+          a.error = format(_("%1% needs a value"), name);
         }
         if (name == "--config") {
           a.config = value;
@@ -69,7 +70,7 @@ cli_args parse_args(const std::vector<std::string>& args) {
           a.repeated[name].push_back(value);
         }
       } else if (a.error.empty()) {
-        a.error = "unknown option " + s;
+        a.error = format(_("unknown option %1%"), s);
       }
       continue;
     }
@@ -86,13 +87,13 @@ cli_args parse_args(const std::vector<std::string>& args) {
 bool only_options(const cli_args& a, const std::set<std::string>& allowed, std::ostream& err) {
   for (const auto& [name, value] : a.options) {
     if (!allowed.count(name)) {
-      err << "omsgw " << a.command << ": unknown option " << name << "\n";
+      err << format(_("omsgw %1%: unknown option %2%\n"), a.command, name);
       return false;
     }
   }
   for (const auto& name : a.flags) {
     if (!allowed.count(name)) {
-      err << "omsgw " << a.command << ": unknown option " << name << "\n";
+      err << format(_("omsgw %1%: unknown option %2%\n"), a.command, name);
       return false;
     }
   }
@@ -127,7 +128,7 @@ std::optional<cfg::gateway_config> effective_config(const context& c, std::strin
   auto load = cfg::load_source(c.source(), cfg::file_checks::yaml_only);
   if (!load.ok()) {
     print_errors(c, load.errors);
-    c.err << "omsgw: cannot use " << c.path << " (" << load.errors.size() << " error(s))\n";
+    c.err << format(_("omsgw: cannot use %1% (%2% error(s))\n"), c.path, load.errors.size());
     return std::nullopt;
   }
   if (text_out) *text_out = std::move(load.loaded->text);
@@ -150,14 +151,14 @@ int apply_change(const context& c, const std::string& file, const change& ch) {
   const auto check = cfg::load_text(ch.text, c.path);
   if (!check.ok()) {
     print_errors(c, check.errors);
-    c.err << "omsgw: refused: the change would make " << c.path << " invalid ("
-          << check.errors.size() << " error(s); lines as in the edited text); " << c.path
-          << " is unchanged\n";
+    c.err << format(_("omsgw: refused: the change would make %1% invalid (%2% error(s); lines "
+                      "as in the edited text); %1% is unchanged\n"),
+                    c.path, check.errors.size());
     return exit_failure;
   }
   std::string why;
   if (!cfg::replace_file(file, ch.text, why)) {
-    c.err << "omsgw: " << why << "; " << c.path << " is unchanged\n";
+    c.err << format(_("omsgw: %1%; %2% is unchanged\n"), why, c.path);
     return exit_failure;
   }
   if (!ch.message.empty()) c.out << ch.message << "\n";
@@ -170,7 +171,7 @@ int edit_config(const context& c, const mutation& mutate) {
   // Edit the file a symlink points to (beside it), so the link stays a link.
   const std::string file = cfg::resolve_path(c.path);
   if (auto why = cfg::check_writable(file); !why.empty()) {
-    c.err << "omsgw: cannot change " << c.path << ": " << why << "\n";
+    c.err << format(_("omsgw: cannot change %1%: %2%\n"), c.path, why);
     return exit_failure;
   }
   const cfg::file_lock lock(file);
@@ -181,7 +182,7 @@ int edit_config(const context& c, const mutation& mutate) {
   std::string text;
   std::string why;
   if (cfg::read_text_file(file, text, why) == cfg::read_status::error) {
-    c.err << "omsgw: cannot read " << c.path << ": " << why << "\n";
+    c.err << format(_("omsgw: cannot read %1%: %2%\n"), c.path, why);
     return exit_failure;
   }
   std::optional<cfg::gateway_config> current;
@@ -197,7 +198,7 @@ change from_edit(const cfg::edit_result& r, std::string message) {
   }
   ch.text = r.text;
   ch.changed = r.changed;
-  ch.message = std::move(message) + (r.changed ? "" : " (no change)");
+  ch.message = std::move(message) + (r.changed ? "" : _(" (no change)"));
   return ch;
 }
 

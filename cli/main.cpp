@@ -6,8 +6,10 @@
 
 #include "actors/gateway.hpp"
 #include "cli/cli.hpp"
+#include "cli/i18n.hpp"
 
 int main(int argc, char** argv) {
+  omsgw::cli::init_i18n();
   const std::vector<std::string> args(argv + 1, argv + argc);
   return omsgw::cli::run_cli(args, std::cout, std::cerr, [](const omsgw::cli::run_request& r) {
     omsgw::actors::run_options o;

@@ -34,6 +34,14 @@ install(FILES "${PROJECT_SOURCE_DIR}/deploy/keepalived/haproxy-pair/haproxy-moni
         DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
 install(PROGRAMS "${PROJECT_SOURCE_DIR}/deploy/keepalived/omsgw-vrrp"
         DESTINATION ${_omsgw_vrrp_examples} COMPONENT omsgw)
+# Firewall: the ufw application profile and firewalld service (Debian/RHEL conventions)
+# for operators; the helper postinst/postrm use to open and close the configured port.
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/firewall/ufw-omsgw"
+        DESTINATION /etc/ufw/applications.d RENAME omsgw COMPONENT omsgw)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/firewall/firewalld-omsgw.xml"
+        DESTINATION /usr/lib/firewalld/services RENAME omsgw.xml COMPONENT omsgw)
+install(FILES "${PROJECT_SOURCE_DIR}/deploy/debian/firewall.sh"
+        DESTINATION share/omsgw COMPONENT omsgw)
 if(EXISTS "${PROJECT_SOURCE_DIR}/README.md")
   install(FILES "${PROJECT_SOURCE_DIR}/README.md" DESTINATION share/doc/omsgw COMPONENT omsgw)
 endif()
@@ -59,10 +67,14 @@ set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Shared-library dependencies come from dpkg-shlibdeps (package dpkg-dev); adduser is
 # what postinst uses to create the service user.
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "adduser, debconf (>= 0.5) | debconf-2.0")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "haproxy, keepalived, nftables, curl, prometheus")
+# debconf: `config` and the templates with every language merged in by po2debconf
+# (po-debconf) at build time, from deploy/debian/po (see po/CMakeLists.txt).
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles"
+    "${PROJECT_SOURCE_DIR}/deploy/debian/config"
+    "${OMSGW_DEBCONF_TEMPLATES}"
     "${PROJECT_SOURCE_DIR}/deploy/debian/postinst"
     "${PROJECT_SOURCE_DIR}/deploy/debian/prerm"
     "${PROJECT_SOURCE_DIR}/deploy/debian/postrm")

@@ -94,8 +94,10 @@ class Clone:
         f = r.stdout.strip().split(":")
         return int(f[2]), int(f[3])
 
-    def dpkg(self, *args):
-        return self.sh(f"exec dpkg --root={self.root} " + " ".join(args))
+    def dpkg(self, *args, frontend="noninteractive"):
+        """dpkg on the clone; debconf questions get their defaults (or the preseeded
+        answers) unless another frontend is asked for."""
+        return self.sh(f"DEBIAN_FRONTEND={frontend} exec dpkg --root={self.root} " + " ".join(args))
 
 
 def can_clone(tmp_path):

@@ -1,0 +1,59 @@
+# omsgw maintainer-script helpers for the firewall (sourced by postinst and postrm;
+# installed as /usr/share/omsgw/firewall.sh). What the package opened is recorded in
+# /var/lib/omsgw/firewall ("BACKEND PORT") so a new port moves the rule and purge
+# removes only what the package added. Variables are fw_-prefixed: sh has no locals and
+# the callers keep their own (port, backend).
+OMSGW_FW_STATE=/var/lib/omsgw/firewall
+OMSGW_NFT=/etc/omsgw/nftables-omsgw.nft
+
+omsgw_fw_backend() {
+    if command -v ufw >/dev/null 2>&1 && ufw status 2>/dev/null | grep -q '^Status: active'; then
+        echo ufw
+    elif command -v firewall-cmd >/dev/null 2>&1 && firewall-cmd --state >/dev/null 2>&1; then
+        echo firewalld
+    else
+        echo nftables
+    fi
+}
+
+# Removes the rule recorded in the state file, if any.
+omsgw_fw_close() {
+    [ -f "$OMSGW_FW_STATE" ] || return 0
+    read -r fw_backend fw_port < "$OMSGW_FW_STATE" || true
+    case "$fw_backend" in
+        ufw) ufw delete allow proto tcp to any port "$fw_port" >/dev/null 2>&1 || true ;;
+        firewalld)
+            firewall-cmd --quiet --permanent --remove-port="$fw_port/tcp" >/dev/null 2>&1 || true
+            firewall-cmd --quiet --remove-port="$fw_port/tcp" >/dev/null 2>&1 || true ;;
+        nftables) rm -f "$OMSGW_NFT" ;;
+    esac
+    rm -f "$OMSGW_FW_STATE"
+}
+
+# Opens PORT with the active backend (ufw, firewalld), else writes the nftables snippet
+# without loading it. Messages go to stderr (stdout belongs to debconf).
+omsgw_fw_open() {
+    fw_port=$1
+    fw_backend=$(omsgw_fw_backend)
+    mkdir -p "$(dirname "$OMSGW_FW_STATE")"
+    case "$fw_backend" in
+        ufw) ufw allow proto tcp to any port "$fw_port" comment omsgw >/dev/null ;;
+        firewalld)
+            firewall-cmd --quiet --permanent --add-port="$fw_port/tcp"
+            firewall-cmd --quiet --add-port="$fw_port/tcp" ;;
+        nftables)
+            cat > "$OMSGW_NFT" <<NFT
+# Written by the omsgw package: opens the gateway's listen port. Not loaded.
+# Load it with: nft -f $OMSGW_NFT  (or include it from /etc/nftables.conf)
+table inet omsgw {
+    chain input {
+        type filter hook input priority filter - 1; policy accept;
+        tcp dport $fw_port accept
+    }
+}
+NFT
+            echo "omsgw: neither ufw nor firewalld is active; nftables rules for port $fw_port" \
+                 "are in $OMSGW_NFT (not loaded)" >&2 ;;
+    esac
+    echo "$fw_backend $fw_port" > "$OMSGW_FW_STATE"
+}
