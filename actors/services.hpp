@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "metrics/admin_auth.hpp"
 #include "metrics/metrics.hpp"
 
 namespace omsgw::actors {
@@ -27,6 +28,8 @@ struct services {
   std::string version;
   std::uint64_t capacity = 0;  ///< max concurrent client connections
   std::shared_ptr<route_generations> generations = std::make_shared<route_generations>();
+  /// admin.token_file's token in force (the config reloader replaces it).
+  std::shared_ptr<metrics::admin_token> admin_token = std::make_shared<metrics::admin_token>();
 };
 using services_ptr = std::shared_ptr<const services>;
 

@@ -1,5 +1,7 @@
 #include "metrics/admin_server.hpp"
 
+#include "metrics/admin_auth.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -20,6 +22,7 @@ namespace {
 
 constexpr auto admin_timeout = std::chrono::seconds(30);
 constexpr std::size_t admin_body_limit = 64 * 1024;
+constexpr std::uint32_t admin_header_limit = 16 * 1024;
 
 class admin_session : public std::enable_shared_from_this<admin_session> {
  public:
@@ -32,13 +35,30 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
   void do_read() {
     parser_.emplace();
     parser_->body_limit(admin_body_limit);
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(admin_header_limit);
     stream_.expires_after(admin_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      [self = shared_from_this()](const error_code& ec, std::size_t) {
                        if (ec) return;  // closed, timed out or malformed: drop it
                        self->handle(self->parser_->release());
                      });
+  }
+
+  /// 421 / 401 before routing (admin_auth.hpp); true when the request may go on.
+  template <class Reply>
+  bool admitted(const http::request<http::string_body>& req, const std::string& target,
+                const Reply& reply) {
+    if (req.count(http::field::host) > 1 || !admin_host_allowed(req[http::field::host])) {
+      reply(421, "misdirected request: use an IP address or localhost\n", "text/plain", "");
+      return false;
+    }
+    const auto& token = handlers_->token;
+    if (token && !admin_path_is_open(target) && !token->admits(req[http::field::authorization])) {
+      reply(401, "unauthorized: send Authorization: Bearer <admin.token_file's token>\n",
+            "text/plain", "");
+      return false;
+    }
+    return true;
   }
 
   void handle(http::request<http::string_body> req) {
@@ -54,6 +74,12 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
         self->send(status, body, type, allow);
       });
     };
+    if (!admitted(req, target, reply)) return;
+    route(method, target, reply);
+  }
+
+  template <class Reply>
+  void route(http::verb method, const std::string& target, const Reply& reply) {
     const bool get = method == http::verb::get || method == http::verb::head;
     if (target == "/metrics" || target == "/healthz" || target == "/readyz" ||
         target == "/status") {
@@ -87,6 +113,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     res->set(http::field::server, "omsgw");
     res->set(http::field::content_type, type);
     if (!allow.empty()) res->set(http::field::allow, allow);
+    if (status == 401) res->set(http::field::www_authenticate, "Bearer");
+    if (status == 421) keep_alive_ = false;
     res->keep_alive(keep_alive_);
     if (head_) {
       // HEAD: the GET answer's headers, Content-Length included, and no body
