@@ -75,7 +75,12 @@ reload_result apply_reload(reloader* self, const std::string& trigger) {
   if (!relay_next.ok()) return refuse(self, trigger, r, {{relay_next.key, 0, 0, relay_next.error}});
   const bool relay_changed = !same_relay(relay_next.target, s.relay);
   const bool file_changed = next.loaded->hash != s.current.hash;
-  if (!relay_changed && !file_changed) return unchanged(self, trigger, r);
+  const bool token_changed = next.loaded->admin_token != s.current.admin_token;
+  if (!relay_changed && !file_changed && !token_changed) return unchanged(self, trigger, r);
+  if (token_changed) {
+    s.svc->admin_token->set(next.loaded->admin_token);
+    s.current.admin_token = next.loaded->admin_token;
+  }
   if (relay_changed) {
     s.relay = relay_next.target;
     self->send(s.relays, update_atom::value, s.relay);
@@ -90,7 +95,7 @@ reload_result apply_reload(reloader* self, const std::string& trigger) {
   OMSGW_EVENT(info, info, events::context{},
               "configuration reloaded ({}) from {}: version {}, hash {}{}", trigger,
               s.current.source, s.version, s.current.hash,
-              file_changed ? "" : " (relay credentials only)");
+              file_changed ? "" : " (credential files only)");
   return r;
 }
 

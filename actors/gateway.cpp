@@ -174,6 +174,7 @@ bool gateway::load() {
   svc_ = std::make_shared<services>();
   svc_->version = OMSGW_VERSION;
   svc_->metrics = std::make_shared<metrics::gateway_metrics>(svc_->version);
+  svc_->admin_token->set(initial_.admin_token);
   // The derived capacity; limits.max_connections, when set, overrides it at every
   // admission (net::effective_capacity), so a reload changes it.
   svc_->capacity = raise_nofile_and_capacity();
@@ -228,7 +229,8 @@ bool gateway::open_admin() {
     admin_ = std::make_unique<metrics::admin_server>(
         io_->primary(),
         net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
-        admin_handlers(*sys_, svc_->metrics->registry(), telemetry_, reloader_slot_,
+        admin_handlers(*sys_, svc_->metrics->registry(), svc_->admin_token, telemetry_,
+                       reloader_slot_,
                        [this] { return ready_.load(); }));
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",

@@ -27,11 +27,13 @@ void ask_reload(caf::actor_system& sys, const std::shared_ptr<caf::actor>& reloa
 
 metrics::admin_handlers admin_handlers(caf::actor_system& sys,
                                        std::shared_ptr<prometheus::Registry> registry,
+                                       std::shared_ptr<const metrics::admin_token> token,
                                        caf::actor telemetry,
                                        std::shared_ptr<caf::actor> reloader_slot,
                                        std::function<bool()> ready) {
   metrics::admin_handlers h;
   h.registry = std::move(registry);
+  h.token = std::move(token);
   h.ready = std::move(ready);
   h.status = [&sys, telemetry](metrics::reply_fn reply) {
     sys.spawn([telemetry, reply](caf::event_based_actor* self) {

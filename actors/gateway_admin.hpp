@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "metrics/admin_auth.hpp"
 #include "metrics/admin_server.hpp"
 
 namespace omsgw::actors {
@@ -22,6 +23,7 @@ void ask_reload(caf::actor_system& sys, const std::shared_ptr<caf::actor>& reloa
 /// The admin server's handlers over these actors. `ready` is false while draining.
 metrics::admin_handlers admin_handlers(caf::actor_system& sys,
                                        std::shared_ptr<prometheus::Registry> registry,
+                                       std::shared_ptr<const metrics::admin_token> token,
                                        caf::actor telemetry,
                                        std::shared_ptr<caf::actor> reloader_slot,
                                        std::function<bool()> ready);

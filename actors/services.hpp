@@ -10,6 +10,7 @@
 
 #include <mutex>
 
+#include "metrics/admin_auth.hpp"
 #include "metrics/metrics.hpp"
 #include "net/policy.hpp"
 #include "net/relay_handshake.hpp"
@@ -78,6 +79,8 @@ struct services {
   std::string version;
   std::uint64_t capacity = 0;  ///< derived from the open-files limit (max_connections: 0)
   std::shared_ptr<route_generations> generations = std::make_shared<route_generations>();
+  /// admin.token_file's token in force (the config reloader replaces it).
+  std::shared_ptr<metrics::admin_token> admin_token = std::make_shared<metrics::admin_token>();
 };
 using services_ptr = std::shared_ptr<const services>;
 

@@ -106,7 +106,8 @@ void print_config_help(std::ostream& out) {
          "those the file does not set. For a list, `set` takes the items as separate arguments\n"
          "or comma-separated (`config set allowed_ports 443,8443`). The new file is validated\n"
          "before it is written; a running gateway applies the change without a restart, except\n"
-         "listen.* and admin.* which take effect at the next restart.\n\n"
+         "listen.address, listen.port, admin.address and admin.port, which take effect at the\n"
+         "next restart.\n\n"
          "keys and aliases:\n");
   for (const auto& s : cfg::settings()) {
     std::string aliases;

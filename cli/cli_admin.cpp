@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "config/config_file.hpp"
+#include "config/secret_file.hpp"
 #include "config/loader.hpp"
 #include "cli/i18n.hpp"
 
@@ -30,6 +31,13 @@ namespace {
 constexpr auto reload_timeout = std::chrono::seconds(35);
 constexpr auto status_timeout = std::chrono::seconds(10);
 
+/// Where the admin endpoint is and how to authenticate to it.
+struct admin_target {
+  cfg::admin_config admin;  ///< address (a wildcard means the local host), port, token_file
+  std::string token;        ///< admin.token_file's token; "" = none configured
+  ~admin_target() { cfg::wipe(token); }
+};
+
 struct http_answer {
   int status = 0;
   std::string body;
@@ -39,8 +47,10 @@ struct http_answer {
 /// One request to the admin endpoint. Beast's operations run on a private
 /// io_context and the call blocks until they finish; the stream's expiry bounds the
 /// whole exchange, which Beast's purely synchronous calls cannot do.
-http_answer http_call(const std::string& host, std::uint16_t port, boost::beast::http::verb verb,
+http_answer http_call(const admin_target& t, boost::beast::http::verb verb,
                       const std::string& target, std::chrono::seconds timeout) {
+  const std::string& host = t.admin.address;
+  const std::uint16_t port = t.admin.port;
   namespace asio = boost::asio;
   namespace beast = boost::beast;
   namespace http = beast::http;
@@ -57,6 +67,7 @@ http_answer http_call(const std::string& host, std::uint16_t port, boost::beast:
   http::request<http::string_body> req{verb, target, 11};
   req.set(http::field::host, host);
   req.set(http::field::user_agent, "omsgw-cli/" OMSGW_VERSION);
+  if (!t.token.empty()) req.set(http::field::authorization, "Bearer " + t.token);
   req.keep_alive(false);
   req.prepare_payload();
   beast::flat_buffer buffer;
@@ -83,28 +94,24 @@ http_answer http_call(const std::string& host, std::uint16_t port, boost::beast:
   return answer;
 }
 
-/// admin.address/port read leniently from a file the loader rejects: the service
-/// still runs its previous configuration, and `reload` should reach it to hear why.
-void lenient_admin(const std::string& text, std::string& host, std::uint16_t& port) {
+/// admin.* read leniently from a file the loader rejects: the service still runs its
+/// previous configuration, and `reload` should reach it to hear why.
+void lenient_admin(const std::string& text, cfg::admin_config& admin) {
   try {
-    const YAML::Node admin = YAML::Load(text)["admin"];
-    if (admin && admin["address"] && admin["address"].IsScalar()) {
-      host = admin["address"].Scalar();
-    }
-    if (admin && admin["port"] && admin["port"].IsScalar()) {
-      port = admin["port"].as<std::uint16_t>();
-    }
+    const YAML::Node node = YAML::Load(text)["admin"];
+    const auto scalar = [&](const char* key) {
+      return node && node[key] && node[key].IsScalar() ? node[key].Scalar() : std::string();
+    };
+    if (!scalar("address").empty()) admin.address = scalar("address");
+    if (!scalar("port").empty()) admin.port = node["port"].as<std::uint16_t>();
+    admin.token_file = scalar("token_file");
   } catch (const std::exception&) {
     // Unreadable YAML: the defaults stay.
   }
 }
 
-/// The admin endpoint to talk to: admin.address/port, a wildcard address meaning
-/// the local host.
-bool admin_endpoint(const context& c, std::string& host, std::uint16_t& port) {
-  const cfg::gateway_config defaults;
-  host = defaults.admin.address;
-  port = defaults.admin.port;
+/// The admin endpoint to talk to, from the configuration, and its token.
+bool admin_endpoint(const context& c, admin_target& t) {
   std::string text;
   std::string why;
   const auto rs = cfg::read_text_file(c.path, text, why);
@@ -115,16 +122,19 @@ bool admin_endpoint(const context& c, std::string& host, std::uint16_t& port) {
   if (rs == cfg::read_status::ok) {
     const auto loaded = cfg::parse_config(text);
     if (loaded.ok()) {
-      host = loaded.config->admin.address;
-      port = loaded.config->admin.port;
+      t.admin = loaded.config->admin;
     } else {
       c.err << "omsgw: warning: " << c.path << " is invalid (" << loaded.errors.size()
             << " error(s)); the service keeps its running configuration\n";
-      lenient_admin(text, host, port);
+      lenient_admin(text, t.admin);
     }
   }
-  if (host == "0.0.0.0") host = "127.0.0.1";
-  if (host == "::") host = "::1";
+  if (auto problem = cfg::read_admin_token(t.admin, t.token)) {
+    c.err << "omsgw: " << problem->key << ": " << problem->message << "\n";
+    return false;
+  }
+  if (t.admin.address == "0.0.0.0") t.admin.address = "127.0.0.1";
+  if (t.admin.address == "::") t.admin.address = "::1";
   return true;
 }
 
@@ -156,14 +166,20 @@ int admin_request(const context& c, const cli_args& a, boost::beast::http::verb 
     c.err << format(_("omsgw %1%: takes no argument\n"), a.command);
     return exit_usage;
   }
-  std::string host;
-  std::uint16_t port = 0;
-  if (!admin_endpoint(c, host, port)) return exit_failure;
-  const auto answer = http_call(host, port, verb, target, timeout);
+  admin_target t;
+  if (!admin_endpoint(c, t)) return exit_failure;
+  const auto answer = http_call(t, verb, target, timeout);
+  if (answer.status == 401) {
+    c.err << "omsgw: the admin endpoint " << url_of(t.admin.address, t.admin.port)
+          << " refused the token" << (t.token.empty() ? " (none: admin.token_file is not set in "
+                                                     : " (from admin.token_file of ")
+          << c.path << ")\n";
+    return exit_failure;
+  }
   if (!answer.error.empty()) {
     c.err << format(_("omsgw: cannot reach the admin endpoint %1% (%2%); is the service running "
                       "with %3%?\n"),
-                    url_of(host, port) + target, answer.error, c.path);
+                    url_of(t.admin.address, t.admin.port) + target, answer.error, c.path);
     return exit_failure;
   }
   return handle(answer);

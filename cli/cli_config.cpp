@@ -23,8 +23,11 @@ namespace omsgw::cli::detail {
 
 namespace {
 
+/// SPEC.md "Configuration": every setting applies at reload except the sockets the
+/// service has bound; those four are stored and take effect at the next restart.
 bool restart_needed(std::string_view key) {
-  return key.rfind("listen.", 0) == 0 || key.rfind("admin.", 0) == 0;
+  return key == "listen.address" || key == "listen.port" || key == "admin.address" ||
+         key == "admin.port";
 }
 
 std::string display_list(const std::vector<std::string>& values) {

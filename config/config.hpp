@@ -41,6 +41,7 @@ struct listen_config {
 struct admin_config {
   std::string address = "127.0.0.1";
   std::uint16_t port = 8081;
+  std::string token_file;  ///< path; "" = no token (the token itself is never held here)
 };
 
 struct workspace {

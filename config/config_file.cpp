@@ -65,13 +65,17 @@ std::string copy_mode_and_owner(int fd, const struct stat* old, const std::strin
   return {};
 }
 
-std::vector<config_error> named_file_errors(const gateway_config& cfg) {
+/// Checks the files `cfg` names; the admin token read lands in `token`.
+std::vector<config_error> named_file_errors(const gateway_config& cfg, std::string& token) {
   std::vector<config_error> errors;
   std::string password;
   if (auto problem = read_relay_password(cfg.relay_proxy, password)) {
     errors.push_back({problem->key, 0, 0, problem->message});
   }
   wipe(password);
+  if (auto problem = read_admin_token(cfg.admin, token)) {
+    errors.push_back({problem->key, 0, 0, problem->message});
+  }
   return errors;
 }
 
@@ -211,7 +215,10 @@ config_source choose_source(const std::string& path, bool given) {
 }
 
 std::vector<config_error> check_named_files(const gateway_config& cfg) {
-  return named_file_errors(cfg);
+  std::string token;
+  auto errors = named_file_errors(cfg, token);
+  wipe(token);
+  return errors;
 }
 
 file_load load_text(const std::string& text, const std::string& source_name, file_checks checks) {
@@ -221,11 +228,11 @@ file_load load_text(const std::string& text, const std::string& source_name, fil
     out.errors = std::move(parsed.errors);
     return out;
   }
+  loaded_config l;
   if (checks == file_checks::all) {
-    out.errors = check_named_files(*parsed.config);
+    out.errors = named_file_errors(*parsed.config, l.admin_token);
     if (!out.errors.empty()) return out;
   }
-  loaded_config l;
   l.config = std::make_shared<const gateway_config>(std::move(*parsed.config));
   l.hash = content_hash(text);
   l.source = source_name;

@@ -83,6 +83,8 @@ struct loaded_config {
   std::string source;  ///< the path, or "embedded defaults"
   std::string text;    ///< the file text ("" for the defaults)
   bool embedded = false;  ///< true: the embedded defaults (no file to watch or reload)
+  /// admin.token_file's token (file_checks::all); "" = none. A secret: never logged.
+  std::string admin_token;
 };
 
 /// A load: the configuration, or every error found (located, with the key at fault).

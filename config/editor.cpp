@@ -830,6 +830,7 @@ const std::vector<setting>& settings() {
       {"listen.proxy_protocol_trusted", k::list, {"ProxyProtocolTrusted"}, true, "CIDRs"},
       {"admin.address", k::text, {"AdminAddress"}, true, "restart needed"},
       {"admin.port", k::integer, {"AdminPort"}, true, "restart needed"},
+      {"admin.token_file", k::text, {"AdminTokenFile"}, true, "bearer token file (0640 at most)"},
       {"allowed_ports", k::list, {"AllowedPorts"}, true, ""},
       {"mode", k::choice, {"Mode"}, true, "enforce | report"},
       {"allowed_hosts", k::list, {"AllowedHosts", "AllowedHost"}, true, "see allowed-host"},
@@ -901,6 +902,7 @@ std::vector<std::string> setting_values(const gateway_config& c, const setting& 
   }
   if (k == "admin.address") return one(c.admin.address);
   if (k == "admin.port") return one(std::to_string(c.admin.port));
+  if (k == "admin.token_file") return one(c.admin.token_file);
   if (k == "allowed_ports") return numbers(c.allowed_ports);
   if (k == "mode") return one(to_string(c.mode));
   if (k == "allowed_hosts") return c.allowed_hosts;

@@ -32,6 +32,10 @@ namespace {
 
 using namespace detail;
 
+constexpr const char* k_no_mapping_message =
+    "the file holds no settings (empty, blank, comments only, '---' or null): refused, so a "
+    "truncated file cannot widen the policy to the defaults; write {} for all defaults";
+
 /// The public listener and the admin endpoint cannot share a port on overlapping
 /// addresses: the second bind would fail at start-up, far from the cause.
 void check_listen_admin_overlap(checker& c, const gateway_config& cfg) {
@@ -62,7 +66,8 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
                                  {"proxy_protocol_trusted",
                                   cidrs_into(c, cfg.listen.proxy_protocol_trusted)}})},
           {"admin", section(c, {{"address", ip_into(c, cfg.admin.address)},
-                                {"port", integer_into(c, cfg.admin.port, 1, k_max_port)}})},
+                                {"port", integer_into(c, cfg.admin.port, 1, k_max_port)},
+                                {"token_file", text_into(c, cfg.admin.token_file, "a file path")}})},
           {"allowed_ports", ports_into(c, cfg.allowed_ports)},
           {"mode", choice_into(c, cfg.mode,
                                {{"enforce", run_mode::enforce}, {"report", run_mode::report}})},
@@ -206,7 +211,9 @@ load_result parse_or_throw(const std::string& yaml_text) {
   }
   gateway_config cfg;
   if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
-    return load_result{cfg, {}};
+    // SPEC.md "Configuration": a truncated file must never widen the policy to the
+    // defaults; "{}" is how a file says "all defaults".
+    return failure({{"", 1, 1, k_no_mapping_message}});
   }
   checker c;
   if (!docs[0].IsMap()) {

@@ -31,7 +31,8 @@ struct load_result {
 
 /// Parses and validates YAML text. Collects every error it can (not only the first):
 /// unknown keys, wrong types, out-of-range values, bad CIDRs/IPs/host patterns/GUIDs.
-/// An empty document yields the embedded defaults.
+/// A document with no mapping (empty, blank, comments only, a lone "---" or null) is an
+/// error, so a truncated file never widens the policy; "{}" yields the defaults.
 load_result parse_config(const std::string& yaml_text);
 
 /// Spellings used in the YAML file ("json", "reject"); config.hpp declares the

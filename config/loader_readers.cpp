@@ -80,7 +80,7 @@ normaliser relay_url() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
     if (out.empty()) return std::string("is empty");
-    return relay_address_problem(out);
+    return grammar::parse_relay_url(out).error();
   };
 }
 
@@ -182,8 +182,6 @@ value_reader relay_address_into(checker& c, std::string& field) {
       field.clear();
     } else if (const auto url = grammar::parse_relay_url(*s); !url) {
       c.fail(at, "'" + *s + "' " + url.error());
-    } else if (url->tls) {
-      c.fail(at, "'" + *s + "' uses https; only http:// relay proxies are supported");
     } else {
       field = *s;
     }

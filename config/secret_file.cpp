@@ -19,6 +19,8 @@ namespace {
 
 /// A password is one line; anything bigger is not a password file.
 constexpr std::size_t max_password_file = 4096;
+/// A token is one word; anything bigger is not a token file.
+constexpr std::size_t max_token_file = 4096;
 
 /// Closes a descriptor on every return path.
 struct fd_guard {
@@ -123,6 +125,30 @@ std::optional<named_file_error> read_relay_password(const relay_proxy_config& cf
   if (has_control_octet(password)) {
     wipe(password);
     return fail("relay_proxy.password_file", path + ": the password contains control characters");
+  }
+  return std::nullopt;
+}
+
+std::optional<named_file_error> read_admin_token(const admin_config& cfg, std::string& token) {
+  token.clear();
+  if (cfg.token_file.empty()) return std::nullopt;
+  const auto fail = [](std::string message) {
+    return std::optional<named_file_error>(named_file_error{"admin.token_file", std::move(message)});
+  };
+  std::string content;
+  if (auto why = read_private_file(cfg.token_file, S_IRWXO, max_token_file, content);
+      !why.empty()) {
+    return fail(std::move(why));
+  }
+  const auto first = content.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos) {
+    token.assign(content, first, content.find_last_not_of(" \t\r\n") - first + 1);
+  }
+  wipe(content);
+  if (token.empty()) return fail(cfg.token_file + " is empty: it must hold the admin token");
+  if (has_control_octet(token) || token.find(' ') != std::string::npos) {
+    wipe(token);
+    return fail(cfg.token_file + ": the token must be one word of printable characters");
   }
   return std::nullopt;
 }

@@ -39,4 +39,10 @@ struct named_file_error {
 std::optional<named_file_error> read_relay_password(const relay_proxy_config& cfg,
                                                     std::string& password);
 
+/// The admin token: with admin.token_file set, the file's content with leading and
+/// trailing white space removed. A missing, empty or world-accessible file is an error
+/// (SPEC.md "Admin endpoint"); group may read it (the operators' group). `token` is
+/// left empty when no token file is configured.
+std::optional<named_file_error> read_admin_token(const admin_config& cfg, std::string& token);
+
 }  // namespace omsgw::config

@@ -1,5 +1,7 @@
 #include "metrics/admin_server.hpp"
 
+#include "metrics/admin_auth.hpp"
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -43,6 +45,23 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
                      });
   }
 
+  /// 421 / 401 before routing (admin_auth.hpp); true when the request may go on.
+  template <class Reply>
+  bool admitted(const http::request<http::string_body>& req, const std::string& target,
+                const Reply& reply) {
+    if (req.count(http::field::host) > 1 || !admin_host_allowed(req[http::field::host])) {
+      reply(421, "misdirected request: use an IP address or localhost\n", "text/plain", "");
+      return false;
+    }
+    const auto& token = handlers_->token;
+    if (token && !admin_path_is_open(target) && !token->admits(req[http::field::authorization])) {
+      reply(401, "unauthorized: send Authorization: Bearer <admin.token_file's token>\n",
+            "text/plain", "");
+      return false;
+    }
+    return true;
+  }
+
   void handle(http::request<http::string_body> req) {
     keep_alive_ = req.keep_alive();
     version_ = req.version();
@@ -56,6 +75,12 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
         self->send(status, body, type, allow);
       });
     };
+    if (!admitted(req, target, reply)) return;
+    route(method, target, reply);
+  }
+
+  template <class Reply>
+  void route(http::verb method, const std::string& target, const Reply& reply) {
     const bool get = method == http::verb::get || method == http::verb::head;
     if (target == "/metrics" || target == "/healthz" || target == "/readyz" ||
         target == "/status") {
@@ -89,6 +114,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     res->set(http::field::server, "omsgw");
     res->set(http::field::content_type, type);
     if (!allow.empty()) res->set(http::field::allow, allow);
+    if (status == 401) res->set(http::field::www_authenticate, "Bearer");
+    if (status == 421) keep_alive_ = false;
     res->keep_alive(keep_alive_);
     if (head_) {
       // HEAD: the GET answer's headers, Content-Length included, and no body

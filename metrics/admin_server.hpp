@@ -6,7 +6,10 @@
 ///   GET  /readyz   200, or 503 while draining (for load balancers)
 ///   GET  /status   JSON counters, uptime, config version (asked of the telemetry actor)
 ///   POST /reload   reload now; answers the result
-/// Unknown paths 404, wrong methods 405 (with Allow). HTTP/1.1 keep-alive.
+/// Unknown paths 404, wrong methods 405 (with Allow). HTTP/1.1 keep-alive. Before any
+/// of that (metrics/admin_auth): a Host that is not an IP literal or "localhost" gets
+/// 421; with a token set, a request without it gets 401 (all paths but /healthz and
+/// /readyz).
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,8 +26,11 @@ namespace omsgw::metrics {
 /// Delivers an answer: HTTP status and a body (JSON for /status and /reload).
 using reply_fn = std::function<void(int status, std::string body)>;
 
+class admin_token;
+
 struct admin_handlers {
   std::shared_ptr<prometheus::Registry> registry;
+  std::shared_ptr<const admin_token> token;  ///< null or empty: no authentication
   std::function<bool()> ready;          ///< false while draining
   std::function<void(reply_fn)> status; ///< asynchronous; reply from any thread
   std::function<void(reply_fn)> reload; ///< asynchronous; reply from any thread

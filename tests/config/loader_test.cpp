@@ -126,8 +126,20 @@ TEST(ConfigLoader, LoadsSpecExampleAsExactlyTheDefaults) {
   expect_same(parse_ok(k_spec_example), gateway_config{});
 }
 
-TEST(ConfigLoader, GivesDefaultsForEmptyOrCommentOnlyDocument) {
-  for (const char* text : {"", "\n\n", "# nothing here\n  # still nothing\n", "---\n", "~\n"}) {
+// SPEC.md (issue 15, defect 1): a file with no mapping is refused -- it used to give
+// the defaults, so a truncated file widened clients.allow and dropped the relay. "{}"
+// is how a file asks for every default.
+TEST(ConfigLoader, RefusesADocumentWithNoMappingAndTakesBracesForDefaults) {
+  for (const char* text :
+       {"", "\n\n", "  \t\n", "# nothing here\n  # still nothing\n", "---\n", "~\n", "null\n"}) {
+    SCOPED_TRACE(text);
+    const load_result r = parse_config(text);
+    ASSERT_FALSE(r.ok());
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].line, 1);
+    EXPECT_TRUE(mentions(r.errors[0].message, "no settings")) << r.errors[0].message;
+  }
+  for (const char* text : {"{}\n", "---\n{}\n", "# all defaults\n{}\n"}) {
     SCOPED_TRACE(text);
     expect_same(parse_ok(text), gateway_config{});
   }
@@ -375,7 +387,7 @@ TEST(ConfigLoader, ListsValidKeysWhenNothingIsClose) {
   const config_error e = one_error("admin: {bind: 127.0.0.1}\n");
   EXPECT_EQ(e.key, "admin.bind");
   EXPECT_EQ(e.column, 9);
-  EXPECT_EQ(e.message, "unknown key 'bind'; expected one of address, port");
+  EXPECT_EQ(e.message, "unknown key 'bind'; expected one of address, port, token_file");
 }
 
 TEST(ConfigLoader, RejectsUnknownKeysAtEveryLevel) {

@@ -551,23 +551,23 @@ def http_exchange(sock, request):
 
 def test_keep_alive_serves_several_requests_on_one_connection(gw):
     with socket.create_connection(("127.0.0.1", admin_port(gw)), timeout=10) as s:
-        st, h, body = http_exchange(s, b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert (st, body) == (200, b"ok\n")
         # HEAD: the GET's headers, Content-Length included, and no body, so the
         # next answer on the connection starts right after the headers.
-        st, h, body = http_exchange(s, b"HEAD /healthz HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"HEAD /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert (st, h["content-length"], body) == (200, "3", b"")
-        st, h, body = http_exchange(s, b"HEAD /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"HEAD /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert st == 200 and int(h["content-length"]) > 0
-        st, h, body = http_exchange(s, b"GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert st == 200
         parse_prometheus(body.decode())
-        st, h, body = http_exchange(s, b"GET /readyz HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert (st, body) == (200, b"ready\n")
-        st, h, body = http_exchange(s, b"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n")
+        st, h, body = http_exchange(s, b"GET /nope HTTP/1.1\r\nHost: localhost\r\n\r\n")
         assert st == 404
         # Connection: close is honoured: the answer, then the server closes.
-        st, h, body = http_exchange(s, b"GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        st, h, body = http_exchange(s, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         assert st == 200 and h["connection"] == "close"
         assert read_until_closed(s) == b""
 
