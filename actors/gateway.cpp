@@ -120,6 +120,8 @@ class gateway {
   unsigned actor_threads_ = 0;
   std::unique_ptr<net::io_pool> io_;
   std::shared_ptr<net::dns_resolver> dns_;
+  /// CAF 0.17's actor_system keeps a reference to its config: it must outlive sys_.
+  caf::actor_system_config caf_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
   std::shared_ptr<caf::actor> listener_slot_ = std::make_shared<caf::actor>();
   /// A detached actor's thread waits until every handle to it is gone (CAF 0.17), so
@@ -322,14 +324,13 @@ bool gateway::start() {
                 e.what());
     return false;
   }
-  caf::actor_system_config caf_cfg;
-  caf_cfg.set("scheduler.max-threads", static_cast<size_t>(actor_threads_));
+  caf_cfg_.set("scheduler.max-threads", static_cast<size_t>(actor_threads_));
   // Work sharing: idle workers block on a condition variable instead of polling
   // (CAF 0.17's default work stealing polls with 50 us sleeps). With one or two workers
   // stealing gains nothing; CPU per tunnel set-up measured the same either way
   // (~135-145 us, loadgen rate mode on a loaded 2-core VM).
-  caf_cfg.set("scheduler.policy", caf::atom("sharing"));
-  sys_ = std::make_unique<caf::actor_system>(caf_cfg);
+  caf_cfg_.set("scheduler.policy", caf::atom("sharing"));
+  sys_ = std::make_unique<caf::actor_system>(caf_cfg_);
   if (!listen()) return false;
   spawn_actors();
   if (!open_admin()) return false;
