@@ -34,7 +34,8 @@ FALLBACK_COUNTERS = {
     "omsgw_active_client_connections", "omsgw_connected_clients", "omsgw_errors_total",
     "omsgw_rejections_total", "omsgw_connect_requests_total", "omsgw_bytes_total",
     "omsgw_connect_duration_seconds", "omsgw_tunnel_duration_seconds",
-    "omsgw_config_reloads_total", "omsgw_build_info",
+    "omsgw_config_reloads_total", "omsgw_relay_connects_total", "omsgw_relay_up",
+    "omsgw_build_info",
 }
 FALLBACK_ALL = FALLBACK_COUNTERS | {"omsgw_report_would_deny_total"}
 NOT_WATCHED = {"omsgw_build_info"}  # an info metric: nothing to chart or alert on
