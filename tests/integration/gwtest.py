@@ -319,6 +319,44 @@ def proxy_connect(gw_host, gw_port, target, timeout=10, extra=b""):
     return s, status, head
 
 
+def read_head(s, what):
+    """Reads an HTTP head from s; returns (head, bytes after it). EOFError names `what`
+    when the peer closes first."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = s.recv(4096)
+        if not chunk:
+            raise EOFError(f"closed before {what} ({buf!r})")
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    return head, rest
+
+
+def open_tunnel(s, target):
+    """Asks the proxy on the connected socket s for a tunnel to target; returns the bytes
+    that came after the 200 (they belong to the tunnel). Raises unless it answers 200."""
+    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
+    head, rest = read_head(s, "the CONNECT answer")
+    if not head.startswith(b"HTTP/1.1 200"):
+        raise RuntimeError(f"CONNECT answered {head[:40]!r}")
+    return rest
+
+
+def summarize_attempts(name, attempts, node_label=str, width=34):
+    """Prints one line for a phase of a failover test (attempts: dicts with ok and node);
+    returns (succeeded, failed)."""
+    ok = [a for a in attempts if a["ok"]]
+    bad = [a for a in attempts if not a["ok"]]
+    nodes = {}
+    for a in ok:
+        nodes[a["node"]] = nodes.get(a["node"], 0) + 1
+    per_node = ", ".join(f"{node_label(n)}: {c}"
+                         for n, c in sorted(nodes.items(), key=lambda x: str(x[0])))
+    print(f"  {name:<{width}} attempts {len(attempts):5}  ok {len(ok):5}  failed {len(bad):3}"
+          f"  (successes per node {per_node})")
+    return ok, bad
+
+
 def raw_request(gw_host, gw_port, data, timeout=10):
     """Sends raw bytes, returns everything the gateway answers until it closes."""
     s = socket.create_connection((gw_host, gw_port), timeout=timeout)

@@ -17,6 +17,8 @@ import sys
 import threading
 import time
 
+from gwtest import open_tunnel, read_head
+
 SHORT = 6
 LONG = 2
 LONG_TUNNEL_S = 1.5
@@ -36,28 +38,14 @@ def emit(record):
 def connect(proxy, target, ctx, a):
     s = socket.create_connection(proxy, timeout=TIMEOUT_S)
     a["connected"] = time.time()
-    s.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = s.recv(4096)
-        if not chunk:
-            raise EOFError(f"closed before the CONNECT answer ({head!r})")
-        head += chunk
-    if not head.startswith(b"HTTP/1.1 200"):
-        raise RuntimeError(f"CONNECT answered {head[:40]!r}")
+    open_tunnel(s, target)
     return ctx.wrap_socket(s, server_hostname=target.split(":")[0])
 
 
 def get(tls, host, close):
     tls.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n"
                 f"Connection: {'close' if close else 'keep-alive'}\r\n\r\n".encode())
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = tls.recv(4096)
-        if not chunk:
-            raise EOFError("closed before the response head")
-        buf += chunk
-    head, body = buf.split(b"\r\n\r\n", 1)
+    head, body = read_head(tls, "the response head")
     if not head.startswith(b"HTTP/1.1 200"):
         raise RuntimeError(f"endpoint answered {head[:40]!r}")
     length = int([l.split(b":")[1] for l in head.split(b"\r\n")

@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-from gwtest import (SOURCE_DIR, Gateway, base_config, free_port, recv_exact, stop_process,
-                    wait_port)
+from gwtest import (SOURCE_DIR, Gateway, base_config, free_port, open_tunnel, recv_exact,
+                    stop_process, summarize_attempts, wait_port)
 
 TEMPLATE = os.path.join(SOURCE_DIR, "deploy", "haproxy", "omsgw.cfg")
 BACKEND = "omsgw_gateways"
@@ -252,16 +252,7 @@ class Load:
     def _tunnel(self, a):
         s = socket.create_connection(("127.0.0.1", self.ha_port), timeout=10)
         try:
-            s.sendall(f"CONNECT {self.target} HTTP/1.1\r\nHost: {self.target}\r\n\r\n".encode())
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                chunk = s.recv(4096)
-                if not chunk:
-                    raise EOFError(f"closed before the CONNECT answer ({buf!r})")
-                buf += chunk
-            head, rest = buf.split(b"\r\n\r\n", 1)
-            if not head.startswith(b"HTTP/1.1 200"):
-                raise RuntimeError(f"CONNECT answered {head[:40]!r}")
+            rest = open_tunnel(s, self.target)
             tag = rest[:1] or recv_exact(s, 1)
             rest = rest[1:]
             with self.lock:
@@ -307,15 +298,7 @@ class Load:
 
 
 def summarize(name, attempts):
-    ok = [a for a in attempts if a["ok"]]
-    bad = [a for a in attempts if not a["ok"]]
-    nodes = {}
-    for a in ok:
-        nodes[a["node"]] = nodes.get(a["node"], 0) + 1
-    per_node = ", ".join(f".{n}: {c}" for n, c in sorted(nodes.items(), key=lambda x: x[0] or 0))
-    print(f"  {name:<28} attempts {len(attempts):5}  ok {len(ok):5}  failed {len(bad):3}"
-          f"  (successes per node {per_node})")
-    return ok, bad
+    return summarize_attempts(name, attempts, node_label=lambda n: f".{n}", width=28)
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ import time
 
 import pytest
 
-from gwtest import SOURCE_DIR, Certs, stop_process
+from gwtest import SOURCE_DIR, Certs, stop_process, summarize_attempts
 from netns_lab import (ENDPOINT, KEEPALIVED_DIR, WAIT_S, Agents, Keepalived, Lab,
                        missing_prerequisite, run, start_endpoint, start_gateway)
 
@@ -136,15 +136,7 @@ def phase(attempts, start, end):
 
 
 def report(name, attempts):
-    ok = [a for a in attempts if a["ok"]]
-    bad = [a for a in attempts if not a["ok"]]
-    per_node = {}
-    for a in ok:
-        per_node[a["node"]] = per_node.get(a["node"], 0) + 1
-    nodes = ", ".join(f"{n}: {c}" for n, c in sorted(per_node.items()))
-    print(f"  {name:<34} attempts {len(attempts):5}  ok {len(ok):5}  failed {len(bad):3}"
-          f"  ({nodes})")
-    return bad
+    return summarize_attempts(name, attempts)[1]
 
 
 def slowest_connect(attempts, start, end):
