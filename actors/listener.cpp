@@ -131,6 +131,60 @@ void close_waiting(listener_state& s) {
   s.waiting_per_peer.clear();
 }
 
+/// A PROXY header read (or not): a valid one names the client, who is then admitted.
+void on_proxied(caf::stateful_actor<listener_state>* self, const proxy_msg& msg) {
+  auto& s = self->state;
+  auto conn = stop_waiting(s, msg.id);
+  if (!conn) return;  // closed meanwhile (drain deadline)
+  if (msg.outcome.status != net::proxy_status::ok) {
+    const auto peer = net::display_address(conn->client().address());
+    events::context ctx{conn->id(), peer, {}};
+    OMSGW_EVENT(warn, not_connect, ctx, "no valid PROXY protocol header: {}",
+                msg.timed_out ? std::string("not received within limits.header_timeout_s")
+                              : msg.outcome.detail);
+    conn->close();
+    maybe_drained(s);
+    return;
+  }
+  refresh_route(s);
+  admit(self, std::move(conn));
+  maybe_drained(s);  // admission may have refused it (limits, clients.allow)
+}
+
+/// Stops accepting and waits up to timeout_s for the live connections to end.
+void start_drain(caf::stateful_actor<listener_state>* self, std::uint32_t timeout_s) {
+  auto& s = self->state;
+  if (s.draining) return;
+  s.draining = true;
+  if (s.acceptor) {
+    s.acceptor->stop([me = caf::actor_cast<caf::actor>(self)] {
+      caf::anon_send(me, stopped_atom::value);
+    });
+  } else {
+    s.accept_stopped = true;
+  }
+  OMSGW_EVENT(info, info, events::context{}, "draining: {} live connection(s), up to {} s",
+              s.active, timeout_s);
+  self->delayed_send(self, std::chrono::seconds(timeout_s), deadline_atom::value);
+  maybe_drained(s);
+}
+
+/// The drain deadline: every connection still open is closed.
+void end_drain(caf::stateful_actor<listener_state>* self) {
+  auto& s = self->state;
+  if (s.active > 0) {
+    OMSGW_EVENT(warn, info, events::context{},
+                "drain_timeout_s reached: closing {} remaining connection(s)", s.active);
+    for (auto& [addr, client] : s.sessions) {
+      self->send_exit(addr, caf::exit_reason::user_shutdown);
+    }
+  }
+  // Past the deadline nothing else is waited for.
+  close_waiting(s);
+  s.accept_stopped = true;
+  maybe_drained(s);
+}
+
 }  // namespace
 
 caf::behavior listener(caf::stateful_actor<listener_state>* self,
@@ -178,58 +232,13 @@ caf::behavior listener(caf::stateful_actor<listener_state>* self,
           admit(self, std::move(conn));
         }
       },
-      [=](proxied_atom, const proxy_msg& msg) {
-        auto& s = self->state;
-        auto conn = stop_waiting(s, msg.id);
-        if (!conn) return;  // closed meanwhile (drain deadline)
-        if (msg.outcome.status != net::proxy_status::ok) {
-          const auto peer = net::display_address(conn->client().address());
-          events::context ctx{conn->id(), peer, {}};
-          OMSGW_EVENT(warn, not_connect, ctx, "no valid PROXY protocol header: {}",
-                      msg.timed_out ? std::string("not received within limits.header_timeout_s")
-                                    : msg.outcome.detail);
-          conn->close();
-          maybe_drained(s);
-          return;
-        }
-        refresh_route(s);
-        admit(self, std::move(conn));
-        maybe_drained(s);  // admission may have refused it (limits, clients.allow)
-      },
-      [=](drain_atom, std::uint32_t timeout_s) {
-        auto& s = self->state;
-        if (s.draining) return;
-        s.draining = true;
-        if (s.acceptor) {
-          s.acceptor->stop([me = caf::actor_cast<caf::actor>(self)] {
-            caf::anon_send(me, stopped_atom::value);
-          });
-        } else {
-          s.accept_stopped = true;
-        }
-        OMSGW_EVENT(info, info, events::context{}, "draining: {} live connection(s), up to {} s",
-                    s.active, timeout_s);
-        self->delayed_send(self, std::chrono::seconds(timeout_s), deadline_atom::value);
-        maybe_drained(s);
-      },
+      [=](proxied_atom, const proxy_msg& msg) { on_proxied(self, msg); },
+      [=](drain_atom, std::uint32_t timeout_s) { start_drain(self, timeout_s); },
       [=](stopped_atom) {
         self->state.accept_stopped = true;
         maybe_drained(self->state);
       },
-      [=](deadline_atom) {
-        auto& s = self->state;
-        if (s.active > 0) {
-          OMSGW_EVENT(warn, info, events::context{},
-                      "drain_timeout_s reached: closing {} remaining connection(s)", s.active);
-          for (auto& [addr, client] : s.sessions) {
-            self->send_exit(addr, caf::exit_reason::user_shutdown);
-          }
-        }
-        // Past the deadline nothing else is waited for.
-        close_waiting(s);
-        s.accept_stopped = true;
-        maybe_drained(s);
-      },
+      [=](deadline_atom) { end_drain(self); },
       [=](status_atom) {
         auto& s = self->state;
         refresh_route(s);

@@ -54,20 +54,80 @@ void check_listen_admin_overlap(checker& c, const gateway_config& cfg) {
              " on overlapping addresses");
 }
 
-/// The schema: SPEC.md "Configuration (YAML)", key for key.
+// The schema: SPEC.md "Configuration (YAML)", key for key, one reader per section.
+
+value_reader listen_section(checker& c, listen_config& l) {
+  return section(c, {{"address", ip_into(c, l.address)},
+                     {"port", integer_into(c, l.port, 1, k_max_port)},
+                     {"proxy_protocol", bool_into(c, l.proxy_protocol)},
+                     {"proxy_protocol_trusted", cidrs_into(c, l.proxy_protocol_trusted)}});
+}
+
+value_reader admin_section(checker& c, admin_config& a) {
+  return section(c, {{"address", ip_into(c, a.address)},
+                     {"port", integer_into(c, a.port, 1, k_max_port)},
+                     {"token_file", text_into(c, a.token_file, "a file path")}});
+}
+
+value_reader tls_section(checker& c, tls_config& t) {
+  return section(c, {{"inspect", bool_into(c, t.inspect)},
+                     {"min_version", tls_version_into(c, t.min_version)},
+                     {"require_sni_match", bool_into(c, t.require_sni_match)},
+                     {"unverifiable_client_cert",
+                      choice_into(c, t.unverifiable_client_cert,
+                                  {{"allow", unverifiable_cert_action::allow},
+                                   {"reject", unverifiable_cert_action::reject}})}});
+}
+
+value_reader relay_section(checker& c, relay_proxy_config& r) {
+  return section(
+      c, {{"address", relay_address_into(c, r.address)},
+          {"fallback",
+           string_set_into(c, r.fallback, "a relay URL http(s)://HOST:PORT", relay_url())},
+          {"username", text_into(c, r.username, "a string")},
+          {"password_file", text_into(c, r.password_file, "a file path")},
+          {"auth", choice_into(c, r.auth,
+                               {{"auto", relay_auth::auto_},
+                                {"basic", relay_auth::basic},
+                                {"digest", relay_auth::digest},
+                                {"ntlm", relay_auth::ntlm},
+                                {"negotiate", relay_auth::negotiate}})},
+          {"keytab", text_into(c, r.keytab, "a file path")},
+          {"ca_file", text_into(c, r.ca_file, "a file path")},
+          {"bypass",
+           string_set_into(c, r.bypass, "a host name or *.suffix pattern", host_pattern())}});
+}
+
+value_reader limits_section(checker& c, limits_config& lim) {
+  return section(
+      c, {{"max_connections", integer_into(c, lim.max_connections, 0, k_max_connections)},
+          {"max_connections_per_client",
+           integer_into(c, lim.max_connections_per_client, 1, k_max_connections)},
+          {"header_timeout_s", integer_into(c, lim.header_timeout_s, 1, k_max_timeout_s)},
+          {"handshake_timeout_s", integer_into(c, lim.handshake_timeout_s, 1, k_max_timeout_s)},
+          {"idle_timeout_s", integer_into(c, lim.idle_timeout_s, 1, k_max_timeout_s)},
+          {"drain_timeout_s", integer_into(c, lim.drain_timeout_s, 1, k_max_timeout_s)},
+          {"connect_timeout_s", integer_into(c, lim.connect_timeout_s, 1, k_max_timeout_s)}});
+}
+
+value_reader log_section(checker& c, log_config& l) {
+  return section(c, {{"format", choice_into(c, l.format,
+                                            {{"text", log_format::text},
+                                             {"json", log_format::json}})},
+                     {"level", choice_into<std::string>(c, l.level,
+                                                        {{"trace", "trace"},
+                                                         {"debug", "debug"},
+                                                         {"info", "info"},
+                                                         {"warn", "warn"},
+                                                         {"error", "error"}})}});
+}
+
 void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
-  limits_config& lim = cfg.limits;
   c.walk_map(
       root, {"", root.Mark()},
       {
-          {"listen", section(c, {{"address", ip_into(c, cfg.listen.address)},
-                                 {"port", integer_into(c, cfg.listen.port, 1, k_max_port)},
-                                 {"proxy_protocol", bool_into(c, cfg.listen.proxy_protocol)},
-                                 {"proxy_protocol_trusted",
-                                  cidrs_into(c, cfg.listen.proxy_protocol_trusted)}})},
-          {"admin", section(c, {{"address", ip_into(c, cfg.admin.address)},
-                                {"port", integer_into(c, cfg.admin.port, 1, k_max_port)},
-                                {"token_file", text_into(c, cfg.admin.token_file, "a file path")}})},
+          {"listen", listen_section(c, cfg.listen)},
+          {"admin", admin_section(c, cfg.admin)},
           {"allowed_ports", ports_into(c, cfg.allowed_ports)},
           {"mode", choice_into(c, cfg.mode,
                                {{"enforce", run_mode::enforce}, {"report", run_mode::report}})},
@@ -79,55 +139,14 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
           {"allowed_client_certificates",
            string_set_into(c, cfg.allowed_client_certificates, "a certificate subject",
                            certificate_subject())},
-          {"tls", section(c, {{"inspect", bool_into(c, cfg.tls.inspect)},
-                              {"min_version", tls_version_into(c, cfg.tls.min_version)},
-                              {"require_sni_match", bool_into(c, cfg.tls.require_sni_match)},
-                              {"unverifiable_client_cert",
-                               choice_into(c, cfg.tls.unverifiable_client_cert,
-                                           {{"allow", unverifiable_cert_action::allow},
-                                            {"reject", unverifiable_cert_action::reject}})}})},
-          {"relay_proxy",
-           section(
-               c, {{"address", relay_address_into(c, cfg.relay_proxy.address)},
-                   {"fallback", string_set_into(c, cfg.relay_proxy.fallback,
-                                                "a relay URL http(s)://HOST:PORT", relay_url())},
-                   {"username", text_into(c, cfg.relay_proxy.username, "a string")},
-                   {"password_file", text_into(c, cfg.relay_proxy.password_file, "a file path")},
-                   {"auth", choice_into(c, cfg.relay_proxy.auth,
-                                        {{"auto", relay_auth::auto_},
-                                         {"basic", relay_auth::basic},
-                                         {"digest", relay_auth::digest},
-                                         {"ntlm", relay_auth::ntlm},
-                                         {"negotiate", relay_auth::negotiate}})},
-                   {"keytab", text_into(c, cfg.relay_proxy.keytab, "a file path")},
-                   {"ca_file", text_into(c, cfg.relay_proxy.ca_file, "a file path")},
-                   {"bypass", string_set_into(c, cfg.relay_proxy.bypass,
-                                              "a host name or *.suffix pattern", host_pattern())}})},
+          {"tls", tls_section(c, cfg.tls)},
+          {"relay_proxy", relay_section(c, cfg.relay_proxy)},
           {"clients",
            section(c, {{"allow", string_set_into(c, cfg.clients.allow, "a CIDR", client_cidr())}})},
           {"upstream", section(c, {{"resolve", resolve_into(c, cfg.upstream.resolve)},
                                    {"allow_private", bool_into(c, cfg.upstream.allow_private)}})},
-          {"limits",
-           section(c,
-                   {{"max_connections", integer_into(c, lim.max_connections, 0, k_max_connections)},
-                    {"max_connections_per_client",
-                     integer_into(c, lim.max_connections_per_client, 1, k_max_connections)},
-                    {"header_timeout_s", integer_into(c, lim.header_timeout_s, 1, k_max_timeout_s)},
-                    {"handshake_timeout_s",
-                     integer_into(c, lim.handshake_timeout_s, 1, k_max_timeout_s)},
-                    {"idle_timeout_s", integer_into(c, lim.idle_timeout_s, 1, k_max_timeout_s)},
-                    {"drain_timeout_s", integer_into(c, lim.drain_timeout_s, 1, k_max_timeout_s)},
-                    {"connect_timeout_s",
-                     integer_into(c, lim.connect_timeout_s, 1, k_max_timeout_s)}})},
-          {"log", section(c, {{"format", choice_into(c, cfg.log.format,
-                                                     {{"text", log_format::text},
-                                                      {"json", log_format::json}})},
-                              {"level", choice_into<std::string>(c, cfg.log.level,
-                                                                 {{"trace", "trace"},
-                                                                  {"debug", "debug"},
-                                                                  {"info", "info"},
-                                                                  {"warn", "warn"},
-                                                                  {"error", "error"}})}})},
+          {"limits", limits_section(c, cfg.limits)},
+          {"log", log_section(c, cfg.log)},
           {"perfmon", section(c, {{"csv_file", text_into(c, cfg.perfmon.csv_file, "a file path")},
                                   {"interval_s", integer_into(c, cfg.perfmon.interval_s, 1,
                                                               k_max_perfmon_interval_s)}})},
