@@ -2,6 +2,7 @@
 /// The configuration file on disk (see config_file.hpp).
 
 #include "config/config_file.hpp"
+#include "config/path_parts.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -20,17 +21,6 @@ namespace omsgw::config {
 namespace {
 
 std::string errno_text(int e) { return std::strerror(e); }
-
-std::string dir_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 /// Writes all of `text` to `fd`; false with errno set on failure.
 bool write_all(int fd, const std::string& text) {

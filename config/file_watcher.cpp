@@ -2,6 +2,7 @@
 /// The configuration file watcher (see file_watcher.hpp).
 
 #include "config/file_watcher.hpp"
+#include "config/path_parts.hpp"
 
 #include <limits.h>
 #include <sys/inotify.h>
@@ -23,17 +24,6 @@ constexpr int k_max_hops = 40;
 /// Events on a directory that can change what one of its names refers to.
 constexpr std::uint32_t k_watch_mask =
     IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE | IN_ATTRIB;
-
-std::string dir_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : path.substr(0, slash);
-}
-
-std::string base_of(const std::string& path) {
-  const auto slash = path.rfind('/');
-  return slash == std::string::npos ? path : path.substr(slash + 1);
-}
 
 bool is_symlink(const std::string& path) {
   struct stat st {};
