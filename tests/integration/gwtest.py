@@ -10,6 +10,7 @@ import re
 import signal
 import socket
 import ssl
+import struct
 import subprocess
 import threading
 import time
@@ -438,3 +439,58 @@ def recv_exact(s, n):
             raise EOFError(f"got {len(buf)} of {n} bytes")
         buf += chunk
     return bytes(buf)
+
+
+class FakeDns:
+    """UDP DNS server on 127.0.0.1: A records for `answers`, silence for `silent`,
+    NXDOMAIN for the rest (AAAA: no data). Counts queries per name."""
+
+    def __init__(self, answers, silent, ttl=60):
+        self.answers, self.silent, self.ttl = answers, set(silent), ttl
+        self.counts = {}
+        self.lock = threading.Lock()
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def queries(self, name):
+        with self.lock:
+            return self.counts.get(name, 0)
+
+    def _serve(self):
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(1500)
+            except (socket.timeout, OSError):
+                continue
+            reply = self._reply(data)
+            if reply:
+                self.sock.sendto(reply, peer)
+
+    def _reply(self, q):
+        labels, pos = [], 12
+        while pos < len(q) and q[pos]:
+            labels.append(q[pos + 1:pos + 1 + q[pos]].decode())
+            pos += 1 + q[pos]
+        name, end = ".".join(labels), pos + 5
+        qtype = struct.unpack(">H", q[pos + 1:pos + 3])[0]
+        with self.lock:
+            self.counts[name] = self.counts.get(name, 0) + 1
+        if name in self.silent:
+            return None
+        known = name in self.answers
+        records = [socket.inet_aton(self.answers[name])] if known and qtype == 1 else []
+        flags = 0x8400 | (q[2] << 8 & 0x0100) | (0 if known else 3)
+        out = q[:2] + struct.pack(">HHHHH", flags, 1, len(records), 0, 0) + q[12:end]
+        for rdata in records:
+            out += struct.pack(">HHHIH", 0xC00C, 1, 1, self.ttl, 4) + rdata
+        return out
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join()
+        self.sock.close()
