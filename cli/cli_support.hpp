@@ -15,6 +15,7 @@
 #include "config/config.hpp"
 #include "config/config_file.hpp"
 #include "config/editor.hpp"
+#include "config/settings_table.hpp"
 
 namespace omsgw::cli::detail {
 

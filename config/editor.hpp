@@ -1,8 +1,9 @@
 #pragma once
 /// \file
-/// Comment-preserving edits of omsgw's YAML configuration text, and the table of
-/// settings the CLI reads and writes (with their OMS Gateway aliases). Pure: text in,
-/// text out, no files.
+/// Comment-preserving edits of omsgw's YAML configuration text. Pure: text in, text
+/// out, no files. The pieces: config/yaml_text (where a node's text starts and ends),
+/// config/yaml_splicer (the splices of one edit), this file (the edits, their re-parse
+/// guard, and YAML quoting); the settings table is config/settings_table.
 ///
 /// An edit never re-serialises the document. It locates the node with yaml-cpp's
 /// marks, scans the exact span of that node in the text, and splices only that span:
@@ -72,41 +73,5 @@ std::string yaml_string(std::string_view value);
 /// `value` as a plain scalar when it is a safe plain token (numbers, booleans), else
 /// double-quoted -- so a wrong type reaches the loader, which names key and line.
 std::string yaml_token(std::string_view value);
-
-// ---------------------------------------------------------------------------------
-// The settings table behind `omsgw config get/set`.
-
-enum class setting_kind {
-  integer,
-  boolean,
-  choice,       ///< one of a fixed set of lower-case words (mode, log.format, ...)
-  tls_version,  ///< "1.0".."1.3"
-  text,         ///< free text / address
-  list,         ///< list of scalars
-  table,        ///< structured (workspaces, upstream.resolve): read-only here
-};
-
-struct setting {
-  std::string_view key;  ///< dotted YAML key
-  setting_kind kind;
-  std::vector<std::string_view> aliases;  ///< OMS-style names, matched ignoring case
-  bool settable = true;                   ///< false: changed by another command or in the file
-  std::string_view note;                  ///< shown by `config --help`
-};
-
-/// Every setting, in SPEC.md order.
-const std::vector<setting>& settings();
-
-/// Finds a setting by dotted key or alias, ignoring case. nullptr when unknown.
-const setting* find_setting(std::string_view name);
-
-/// The effective value of a setting as display text: one string for a scalar, one
-/// per item for a list ("ID CLOUD" / "HOST IP" rows for tables).
-std::vector<std::string> setting_values(const gateway_config& cfg, const setting& s);
-
-/// The YAML text `config set` writes for a scalar setting, normalising friendly
-/// spellings (True -> true, Report -> report, TLS1.3 -> "1.3"). Validation of the
-/// result is the loader's job.
-std::string setting_yaml_value(const setting& s, std::string_view value);
 
 }  // namespace omsgw::config

@@ -1,4 +1,5 @@
 #include "config/editor.hpp"
+#include "config/settings_table.hpp"
 
 #include <gtest/gtest.h>
 
