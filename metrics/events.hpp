@@ -53,19 +53,6 @@ std::uint64_t dropped();
 
 }  // namespace omsgw::events
 
-/// OMSGW_EVENT(level, id, ctx, "fmt {}", args...) -- formats only when the level is
-/// enabled and log-flood control lets the line through; ctx is evaluated once.
-#define OMSGW_EVENT(lvl, ev, ctx, ...)                                                    \
-  do {                                                                                    \
-    if (::omsgw::events::enabled(::omsgw::events::level::lvl)) {                          \
-      const ::omsgw::events::context& omsgw_event_ctx_ = (ctx);                           \
-      if (::omsgw::events::admit(::omsgw::events::level::lvl, ::omsgw::events::id::ev,    \
-                                 omsgw_event_ctx_))                                       \
-        ::omsgw::events::write(::omsgw::events::level::lvl, ::omsgw::events::id::ev,      \
-                               omsgw_event_ctx_, fmt::format(__VA_ARGS__));               \
-    }                                                                                     \
-  } while (0)
-
 #define OMSGW_UNPAREN(...) __VA_ARGS__
 /// As OMSGW_EVENT with extra key=value fields, given in parentheses:
 /// OMSGW_EVENT_F(info, x, ctx, ({{"k", "v"}}), "...") or (a_list_variable).
@@ -80,3 +67,7 @@ std::uint64_t dropped();
                                OMSGW_UNPAREN fields);                                     \
     }                                                                                     \
   } while (0)
+
+/// OMSGW_EVENT(level, id, ctx, "fmt {}", args...) -- formats only when the level is
+/// enabled and log-flood control lets the line through; ctx is evaluated once.
+#define OMSGW_EVENT(lvl, ev, ctx, ...) OMSGW_EVENT_F(lvl, ev, ctx, ({}), __VA_ARGS__)
