@@ -55,6 +55,13 @@ def env(tmp_path_factory):
                                env={**kdc.env, "KRB5_KTNAME": "{dir}/http.keytab",
                                     "KRB5RCACHETYPE": "none"},
                                files={"http.keytab": keytab_bytes}),
+            # Offers Digest (first) and NTLM: auto must answer NTLM (SPEC's order).
+            "digest+ntlm": Squid([nginx.port], hosts,
+                                 f"auth_param digest program {HELPERS}/digest_file_auth {{dir}}/digest.pw\n"
+                                 "auth_param digest children 2\nauth_param digest realm omsgw-digest\n"
+                                 f"auth_param ntlm program {HELPERS}/ntlm_fake_auth\n"
+                                 "auth_param ntlm children 2",
+                                 files={"digest.pw": f"{USER}:{PASSWORD}\n"}),
         }
         started.extend(squids.values())
         stunnel = Stunnel(str(root / "stunnel"), certs.server, certs.server_key,
@@ -152,6 +159,19 @@ def test_ntlm_relay_carries_a_tls_fetch_and_squid_logs_the_user(env, gateways, t
     squid = env["squids"]["ntlm"]
     pw = password_file(tmp_path / "relay.pw", PASSWORD)
     gw = start_gw(env, gateways, tmp_path, {"address": squid.address(), "auth": auth,
+                                            "username": NTLM_USER, "password_file": pw})
+    fetch(env, gw)
+    squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", "svc-omsgw")
+    assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{squid.port}",
+                  result="ok") == 1
+
+
+def test_auto_answers_ntlm_not_digest_when_the_relay_offers_both(env, gateways, tmp_path):
+    # libcurl alone would pick Digest; the Digest password file does not know NTLM_USER,
+    # so only an NTLM answer can open the tunnel, and Squid logs the NTLM helper's user.
+    squid = env["squids"]["digest+ntlm"]
+    pw = password_file(tmp_path / "relay.pw", PASSWORD)
+    gw = start_gw(env, gateways, tmp_path, {"address": squid.address(), "auth": "auto",
                                             "username": NTLM_USER, "password_file": pw})
     fetch(env, gw)
     squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", "svc-omsgw")
