@@ -30,6 +30,7 @@
 #include <thread>
 
 #include "net/address.hpp"
+#include "net/relay_ntlm.hpp"
 #include "net/relay_open.hpp"
 
 namespace omsgw::net {
@@ -107,6 +108,7 @@ struct curl_job {
   long status = 0;             ///< the status of the relay's answer being read
   unsigned long offered = 0;   ///< the schemes its Proxy-Authenticate headers offer
   unsigned long narrowed = 0;  ///< != 0: retry with this scheme alone (SPEC's order)
+  bool ntlm_v1 = false;        ///< stopped: the relay's NTLM challenge would get NTLMv1
   std::shared_ptr<const relay_target> relay;
   std::string host;
   std::uint16_t port = 0;
@@ -175,7 +177,14 @@ size_t on_header(char* data, size_t size, size_t count, void* p) {
       return 0;
     }
   } else {
-    j->offered |= offered_scheme(line);
+    const unsigned long scheme = offered_scheme(line);
+    j->offered |= scheme;
+    // Stop before curl answers a challenge with NTLMv1 (SPEC: NTLMv2 only).
+    if (scheme == CURLAUTH_NTLM && (j->mask & CURLAUTH_NTLM) &&
+        ntlm_challenge_wants_v1(line.substr(line.find(':') + 1))) {
+      j->ntlm_v1 = true;
+      return 0;
+    }
   }
   return line.size();
 }
@@ -187,6 +196,13 @@ relay_open_result result_of(curl_job& j, CURLcode rc) {
   const std::string target = authority_text(j.host, j.port);
   long code = 0;
   curl_easy_getinfo(j.easy, CURLINFO_HTTP_CONNECTCODE, &code);
+  if (j.ntlm_v1) {
+    r.outcome = relay_outcome::auth_failed;
+    r.detail = who + " refused CONNECT " + target +
+               ": 407 Proxy Authentication Required (ntlm: the relay's challenge allows only "
+               "NTLMv1, which omsgw does not send)";
+    return r;
+  }
   if (rc == CURLE_OK) {
     std::swap(r.fd, j.kept_fd);
     if (r.fd < 0) {
