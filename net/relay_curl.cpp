@@ -18,14 +18,19 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
+#include <string_view>
 #include <utility>
 #include <thread>
 
 #include "net/address.hpp"
+#include "net/relay_ntlm.hpp"
 #include "net/relay_open.hpp"
 
 namespace omsgw::net {
@@ -61,6 +66,36 @@ const char* scheme_used(unsigned long offered, unsigned long wanted) {
   return nullptr;
 }
 
+/// SPEC's answer for auto: the strongest scheme offered, in the order Negotiate, NTLM,
+/// Digest, Basic. curl's own pick (scheme_used) differs only when Digest and NTLM are
+/// both offered: then the job narrows CURLOPT_PROXYAUTH to this one scheme and retries.
+unsigned long spec_choice(unsigned long both) {
+  for (unsigned long s : {CURLAUTH_NEGOTIATE, CURLAUTH_NTLM, CURLAUTH_DIGEST, CURLAUTH_BASIC}) {
+    if (both & s) return s;
+  }
+  return 0;
+}
+
+/// The scheme bit named by a Proxy-Authenticate header line, 0 for any other line.
+unsigned long offered_scheme(std::string_view line) {
+  static constexpr std::string_view name = "proxy-authenticate:";
+  auto iequal = [](std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+             return std::tolower(static_cast<unsigned char>(x)) ==
+                    std::tolower(static_cast<unsigned char>(y));
+           });
+  };
+  if (line.size() < name.size() || !iequal(line.substr(0, name.size()), name)) return 0;
+  line.remove_prefix(name.size());
+  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+  const std::string_view scheme = line.substr(0, line.find_first_of(" \t\r\n"));
+  if (iequal(scheme, "negotiate")) return CURLAUTH_NEGOTIATE;
+  if (iequal(scheme, "ntlm")) return CURLAUTH_NTLM;
+  if (iequal(scheme, "digest")) return CURLAUTH_DIGEST;
+  if (iequal(scheme, "basic")) return CURLAUTH_BASIC;
+  return 0;
+}
+
 struct curl_job {
   CURL* easy = nullptr;
   int given_fd = -1;  ///< the connected socket, handed to curl on its first opensocket
@@ -68,6 +103,12 @@ struct curl_job {
   int current_fd = -1;  ///< the socket curl talks to the relay on now
   int kept_fd = -1;     ///< current_fd once curl let go of it: ours (the tunnel's on success)
   bool may_reconnect = false;
+  asio::ip::tcp::endpoint relay_ep;
+  long timeout_ms = 0;
+  long status = 0;             ///< the status of the relay's answer being read
+  unsigned long offered = 0;   ///< the schemes its Proxy-Authenticate headers offer
+  unsigned long narrowed = 0;  ///< != 0: retry with this scheme alone (SPEC's order)
+  bool ntlm_v1 = false;        ///< stopped: the relay's NTLM challenge would get NTLMv1
   std::shared_ptr<const relay_target> relay;
   std::string host;
   std::uint16_t port = 0;
@@ -113,6 +154,41 @@ int socket_options(void* p, curl_socket_t fd, curlsocktype) {
   return fd == j->given_fd ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
 }
 
+/// Reads the relay's CONNECT answers as curl sees them. At the end of the first 407
+/// whose offers curl would answer in its own order rather than SPEC's, stops the
+/// transfer (curl: CURLE_WRITE_ERROR) so that the worker retries with the SPEC scheme
+/// alone on a new connection. Only where a new connection is possible (not through a
+/// TLS bridge); a narrowed retry never narrows again, so auto never downgrades.
+size_t on_header(char* data, size_t size, size_t count, void* p) {
+  auto* j = static_cast<curl_job*>(p);
+  const std::string_view line(data, size * count);
+  if (line.rfind("HTTP/", 0) == 0) {
+    j->offered = 0;
+    const auto sp = line.find(' ');
+    const std::string code(sp == std::string_view::npos ? "" : line.substr(sp + 1, 3));
+    j->status = std::atol(code.c_str());
+  } else if (line == "\r\n" || line == "\n") {
+    const unsigned long both = j->offered & j->mask;
+    const unsigned long want = spec_choice(both);
+    if (j->status == 407 && j->may_reconnect && j->narrowed == 0 &&
+        j->relay->auth == config::relay_auth::auto_ && want != 0 &&
+        std::strcmp(scheme_used(both, both), scheme_used(want, want)) != 0) {
+      j->narrowed = want;
+      return 0;
+    }
+  } else {
+    const unsigned long scheme = offered_scheme(line);
+    j->offered |= scheme;
+    // Stop before curl answers a challenge with NTLMv1 (SPEC: NTLMv2 only).
+    if (scheme == CURLAUTH_NTLM && (j->mask & CURLAUTH_NTLM) &&
+        ntlm_challenge_wants_v1(line.substr(line.find(':') + 1))) {
+      j->ntlm_v1 = true;
+      return 0;
+    }
+  }
+  return line.size();
+}
+
 /// What the attempt means for the tunnel; the socket is taken over when it worked.
 relay_open_result result_of(curl_job& j, CURLcode rc) {
   relay_open_result r;
@@ -120,6 +196,13 @@ relay_open_result result_of(curl_job& j, CURLcode rc) {
   const std::string target = authority_text(j.host, j.port);
   long code = 0;
   curl_easy_getinfo(j.easy, CURLINFO_HTTP_CONNECTCODE, &code);
+  if (j.ntlm_v1) {
+    r.outcome = relay_outcome::auth_failed;
+    r.detail = who + " refused CONNECT " + target +
+               ": 407 Proxy Authentication Required (ntlm: the relay's challenge allows only "
+               "NTLMv1, which omsgw does not send)";
+    return r;
+  }
   if (rc == CURLE_OK) {
     std::swap(r.fd, j.kept_fd);
     if (r.fd < 0) {
@@ -154,6 +237,68 @@ relay_open_result result_of(curl_job& j, CURLcode rc) {
   r.detail = who + " failed during CONNECT " + target + ": " +
              (j.errbuf[0] ? std::string(j.errbuf) : curl_easy_strerror(rc));
   return r;
+}
+
+/// Sets up j's easy handle: the CONNECT to j.host:j.port through j.relay, answering
+/// the schemes in j.mask.
+void configure(curl_job& j) {
+  CURL* e = j.easy = curl_easy_init();
+  const relay_target& r = *j.relay;
+  // curl speaks plain HTTP to the relay: over a TLS bridge the TLS is ours.
+  const std::string relay_authority = authority_text(r.host, r.port);
+  const std::string url = "http://" + authority_text(j.host, j.port) + "/";
+  const std::string proxy = "http://" + relay_authority;
+  if (!parse_ip_literal(r.host) && !j.resolve) {
+    const std::string pin = r.host + ":" + std::to_string(r.port) + ":" +
+                            (j.relay_ep.address().is_v6()
+                                 ? "[" + j.relay_ep.address().to_string() + "]"
+                                 : j.relay_ep.address().to_string());
+    j.resolve = curl_slist_append(nullptr, pin.c_str());
+  }
+  if (j.resolve) curl_easy_setopt(e, CURLOPT_RESOLVE, j.resolve);
+  // One address family, one address (the pin): curl makes no second, racing attempt
+  // (happy eyeballs), so the socket it ends on is the one it was given or reopened.
+  curl_easy_setopt(e, CURLOPT_IPRESOLVE,
+                   j.relay_ep.address().is_v6() ? CURL_IPRESOLVE_V6 : CURL_IPRESOLVE_V4);
+  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(e, CURLOPT_PROXY, proxy.c_str());
+  curl_easy_setopt(e, CURLOPT_NOPROXY, "");  // the environment's no_proxy does not apply
+  curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, j.timeout_ms);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j.errbuf);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
+  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, &j);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, socket_options);
+  curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, &j);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, &j);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
+  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, &j);
+  if (j.mask != 0) {
+    curl_easy_setopt(e, CURLOPT_PROXYAUTH, j.mask);
+    // curl copies both strings; they are wiped with the target (relay_target's dtor),
+    // and curl_easy_cleanup frees its copies.
+    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, r.username.c_str());
+    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, r.password.c_str());
+  }
+}
+
+/// The retry on_header asked for: a new transfer answering j.narrowed alone, on a new
+/// connection to the same checked address (open_socket opens it, curl connects it).
+void narrow(curl_job& j) {
+  curl_easy_cleanup(j.easy);
+  j.easy = nullptr;
+  if (j.kept_fd >= 0) ::close(j.kept_fd);
+  j.kept_fd = j.current_fd = j.given_fd = -1;  // given already: a fresh fd may reuse the number
+  j.mask = j.narrowed;
+  j.status = 0;
+  j.offered = 0;
+  j.errbuf[0] = 0;
+  configure(j);
 }
 
 /// The process' curl thread. Never destroyed: tunnels may still finish at exit.
@@ -206,6 +351,14 @@ class curl_worker {
     if (it == jobs_.end()) return;
     std::unique_ptr<curl_job> j = std::move(it->second);
     jobs_.erase(it);
+    if (rc == CURLE_WRITE_ERROR && j->narrowed != 0) {  // on_header asked for a retry
+      curl_multi_remove_handle(multi_, e);
+      narrow(*j);
+      CURL* again = j->easy;
+      jobs_[again] = std::move(j);
+      curl_multi_add_handle(multi_, again);
+      return;
+    }
     relay_open_result r = result_of(*j, rc);
     curl_multi_remove_handle(multi_, e);
     auto done = std::move(j->done);
@@ -236,46 +389,9 @@ void curl_open_relay(int fd, const asio::ip::tcp::endpoint& relay_ep, bool may_r
   j->mask = auth_mask(*j->relay);
   j->ex = std::move(ex);
   j->done = std::move(done);
-  CURL* e = j->easy = curl_easy_init();
-  const relay_target& r = *j->relay;
-  // curl speaks plain HTTP to the relay: over a TLS bridge the TLS is ours.
-  const std::string relay_authority = authority_text(r.host, r.port);
-  const std::string url = "http://" + authority_text(j->host, j->port) + "/";
-  const std::string proxy = "http://" + relay_authority;
-  if (!parse_ip_literal(r.host)) {
-    const std::string pin = r.host + ":" + std::to_string(r.port) + ":" +
-                            (relay_ep.address().is_v6() ? "[" + relay_ep.address().to_string() + "]"
-                                                        : relay_ep.address().to_string());
-    j->resolve = curl_slist_append(nullptr, pin.c_str());
-    curl_easy_setopt(e, CURLOPT_RESOLVE, j->resolve);
-  }
-  // One address family, one address (the pin): curl makes no second, racing attempt
-  // (happy eyeballs), so the socket it ends on is the one it was given or reopened.
-  curl_easy_setopt(e, CURLOPT_IPRESOLVE,
-                   relay_ep.address().is_v6() ? CURL_IPRESOLVE_V6 : CURL_IPRESOLVE_V4);
-  curl_easy_setopt(e, CURLOPT_URL, url.c_str());
-  curl_easy_setopt(e, CURLOPT_PROXY, proxy.c_str());
-  curl_easy_setopt(e, CURLOPT_NOPROXY, "");  // the environment's no_proxy does not apply
-  curl_easy_setopt(e, CURLOPT_HTTPPROXYTUNNEL, 1L);
-  curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-  curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-  curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
-  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, j->errbuf);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_socket);
-  curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, j.get());
-  curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, socket_options);
-  curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, j.get());
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_socket);
-  curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, j.get());
-  if (j->mask != 0) {
-    curl_easy_setopt(e, CURLOPT_PROXYAUTH, j->mask);
-    // curl copies both strings; they are wiped with the target (relay_target's dtor),
-    // and curl_easy_cleanup frees its copies.
-    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, r.username.c_str());
-    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, r.password.c_str());
-  }
+  j->relay_ep = relay_ep;
+  j->timeout_ms = static_cast<long>(timeout.count());
+  configure(*j);
   worker.submit(std::move(j));
 }
 

@@ -9,10 +9,12 @@ fallback and bypass, each against a real relay started here on loopback:
 Every test fetches over TLS from nginx through omsgw and the relay, proven by the
 relay's own log, and checks that no secret reaches the gateway's log.
 """
+import base64
 import os
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -55,6 +57,13 @@ def env(tmp_path_factory):
                                env={**kdc.env, "KRB5_KTNAME": "{dir}/http.keytab",
                                     "KRB5RCACHETYPE": "none"},
                                files={"http.keytab": keytab_bytes}),
+            # Offers Digest (first) and NTLM: auto must answer NTLM (SPEC's order).
+            "digest+ntlm": Squid([nginx.port], hosts,
+                                 f"auth_param digest program {HELPERS}/digest_file_auth {{dir}}/digest.pw\n"
+                                 "auth_param digest children 2\nauth_param digest realm omsgw-digest\n"
+                                 f"auth_param ntlm program {HELPERS}/ntlm_fake_auth\n"
+                                 "auth_param ntlm children 2",
+                                 files={"digest.pw": f"{USER}:{PASSWORD}\n"}),
         }
         started.extend(squids.values())
         stunnel = Stunnel(str(root / "stunnel"), certs.server, certs.server_key,
@@ -157,6 +166,92 @@ def test_ntlm_relay_carries_a_tls_fetch_and_squid_logs_the_user(env, gateways, t
     squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", "svc-omsgw")
     assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{squid.port}",
                   result="ok") == 1
+
+
+def test_auto_answers_ntlm_not_digest_when_the_relay_offers_both(env, gateways, tmp_path):
+    # libcurl alone would pick Digest; the Digest password file does not know NTLM_USER,
+    # so only an NTLM answer can open the tunnel, and Squid logs the NTLM helper's user.
+    squid = env["squids"]["digest+ntlm"]
+    pw = password_file(tmp_path / "relay.pw", PASSWORD)
+    gw = start_gw(env, gateways, tmp_path, {"address": squid.address(), "auth": "auto",
+                                            "username": NTLM_USER, "password_file": pw})
+    fetch(env, gw)
+    squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", "svc-omsgw")
+    assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{squid.port}",
+                  result="ok") == 1
+
+
+class NtlmV1Challenger:
+    """A relay peer for the one case Squid cannot play: an NTLM challenge without
+    extended session security (ntlm_fake_auth always sets it), to which libcurl would
+    answer NTLMv1. Records every Proxy-Authorization it receives."""
+
+    # ntlm_fake_auth's own type-2 with flag 0x00080000 cleared.
+    CHALLENGE = "TlRMTVNTUAACAAAACQAJAK6qqqoGggAA5OxTTj55X0gAAAAAAAA6AFdPUktHUk9VUA=="
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.authorizations = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn):
+        try:
+            self._answer(conn)
+        except OSError:  # the gateway stops mid-exchange: that is the point
+            pass
+        finally:
+            conn.close()
+
+    def _answer(self, conn):
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buf += data
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            auth = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
+                    if l.lower().startswith(b"proxy-authorization:")]
+            self.authorizations.extend(auth)
+            offer = f"NTLM {self.CHALLENGE}" if auth else "NTLM"
+            conn.sendall(f"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                         f"Proxy-Authenticate: {offer}\r\nContent-Length: 0\r\n\r\n".encode())
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.mark.parametrize("auth", ["ntlm", "auto"])
+def test_ntlm_challenge_that_allows_only_ntlmv1_is_refused_before_any_answer(env, gateways,
+                                                                           tmp_path, auth):
+    relay = NtlmV1Challenger()
+    try:
+        pw = password_file(tmp_path / "relay.pw", PASSWORD)
+        gw = start_gw(env, gateways, tmp_path, {"address": f"http://127.0.0.1:{relay.port}",
+                                                "auth": auth, "username": NTLM_USER,
+                                                "password_file": pw})
+        assert refused(env, gw) == 502
+        gw.wait_event(403, rf"relay 127\.0\.0\.1:{relay.port} refused CONNECT .*NTLMv1")
+        assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{relay.port}",
+                      result="auth_failed") == 1
+        # Only type-1 (negotiate) messages were sent, never a type-3 answer.
+        assert relay.authorizations, "the gateway never started the NTLM handshake"
+        for a in relay.authorizations:
+            assert a.startswith("NTLM ") and base64.b64decode(a[5:])[8] == 1, a
+    finally:
+        relay.stop()
 
 
 # ---------------------------------------------------------------- Digest
