@@ -115,12 +115,17 @@ def test_admin_refuses_a_host_header_that_is_a_name(tmp_path):
         assert gw.stop() == 0
 
 
-def test_admin_token_guards_every_path_but_the_health_checks(tmp_path):
+def gateway_with_token_file(tmp_path, mode, wait=True):
+    """A gateway whose admin.token_file holds "s3cr3t-t0ken" with the given file mode."""
     token_file = tmp_path / "admin.token"
     token_file.write_text("s3cr3t-t0ken\n")
-    os.chmod(token_file, 0o600)
+    os.chmod(token_file, mode)
     cfg = base_config(free_port(), admin={"port": free_port(), "token_file": str(token_file)})
-    gw = Gateway(str(tmp_path / "gw"), cfg)
+    return Gateway(str(tmp_path / "gw"), cfg, wait=wait)
+
+
+def test_admin_token_guards_every_path_but_the_health_checks(tmp_path):
+    gw = gateway_with_token_file(tmp_path, 0o600)
     try:
         for path in ("/healthz", "/readyz"):
             assert admin_get(gw, path)[0] == 200, path
@@ -140,11 +145,7 @@ def test_admin_token_guards_every_path_but_the_health_checks(tmp_path):
 
 
 def test_a_world_readable_token_file_is_a_configuration_error(tmp_path):
-    token_file = tmp_path / "admin.token"
-    token_file.write_text("s3cr3t-t0ken\n")
-    os.chmod(token_file, 0o644)
-    cfg = base_config(free_port(), admin={"port": free_port(), "token_file": str(token_file)})
-    gw = Gateway(str(tmp_path / "gw"), cfg, wait=False)
+    gw = gateway_with_token_file(tmp_path, 0o644, wait=False)
     assert gw.proc.wait(30) == 1
     gw.log.close()
     assert "admin.token_file" in gw.text() and "event_id=401" in gw.text()
