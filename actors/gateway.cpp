@@ -17,6 +17,7 @@
 
 #include "actors/config_reloader.hpp"
 #include "actors/gateway_admin.hpp"
+#include "actors/caf_threads.hpp"
 #include "actors/listener.hpp"
 #include "actors/policy_store.hpp"
 #include "actors/relay.hpp"
@@ -123,7 +124,9 @@ class gateway {
   /// CAF 0.17's actor_system keeps a reference to its config: it must outlive sys_.
   caf::actor_system_config caf_cfg_;
   std::unique_ptr<caf::actor_system> sys_;
-  std::shared_ptr<caf::actor> listener_slot_ = std::make_shared<caf::actor>();
+  /// The admission the acceptor hands connections to (set before it starts accepting).
+  std::shared_ptr<std::shared_ptr<admission>> gate_slot_ =
+      std::make_shared<std::shared_ptr<admission>>();
   /// A detached actor's thread waits until every handle to it is gone (CAF 0.17), so
   /// the handle lives in a slot that teardown clears before destroying the system.
   std::shared_ptr<caf::actor> reloader_slot_ = std::make_shared<caf::actor>();
@@ -189,8 +192,8 @@ bool gateway::listen() {
     const auto addr = asio::ip::make_address(cfg.listen.address);
     acceptor_ = std::make_shared<net::acceptor>(
         io_->primary(), net::tcp::endpoint(addr, cfg.listen.port),
-        [slot = listener_slot_](std::shared_ptr<net::connection> c) {
-          caf::anon_send(*slot, accepted_atom::value, std::move(c));
+        [slot = gate_slot_](std::shared_ptr<net::connection> c) {
+          if (*slot) (*slot)->accepted(std::move(c));  // on the accepting I/O thread
         },
         [svc = svc_](const boost::system::error_code& ec, bool paused) {
           svc->metrics->errors.Increment();
@@ -218,8 +221,9 @@ void gateway::spawn_actors() {
   relays_configured(*svc->metrics, initial_relay_);
   relays_ = sys_->spawn(relay, initial_relay_, svc->generations);
   register_relay(*sys_, relays_);
-  listener_ = sys_->spawn(listener, acceptor_, store_, svc, policy, [this] { request_stop(); });
-  *listener_slot_ = listener_;
+  *gate_slot_ = std::make_shared<admission>(*sys_, svc, policy);
+  listener_ = sys_->spawn(listener, acceptor_, *gate_slot_, [this] { request_stop(); });
+  (*gate_slot_)->set_listener(listener_.address());  // before the acceptor starts
   telemetry_ = sys_->spawn(telemetry, svc, listener_, caf::actor_cast<caf::actor>(store_));
   *reloader_slot_ = sys_->spawn<caf::detached>(config_reloader, path_, initial_, store_, svc,
                                                relays_, initial_relay_);
@@ -331,6 +335,10 @@ bool gateway::start() {
   // (~135-145 us, loadgen rate mode on a loaded 2-core VM).
   caf_cfg_.set("scheduler.policy", caf::atom("sharing"));
   sys_ = std::make_unique<caf::actor_system>(caf_cfg_);
+  if (!lower_clock_thread_priority()) {
+    OMSGW_EVENT(debug, info, events::context{},
+                "the actor clock thread was not found: its priority stays as it is");
+  }
   if (!listen()) return false;
   spawn_actors();
   if (!open_admin()) return false;
@@ -380,7 +388,7 @@ void gateway::teardown() {
   watcher_.reset();
   signals_.reset();
   io_.reset();
-  *listener_slot_ = nullptr;
+  *gate_slot_ = nullptr;
   listener_ = telemetry_ = nullptr;
   store_ = nullptr;
   relays_ = nullptr;

@@ -26,12 +26,8 @@ constexpr auto k_actor_request_timeout = std::chrono::seconds(5);
 constexpr auto k_reload_timeout = std::chrono::seconds(30);
 
 // Listener / data plane
-using accepted_atom = caf::atom_constant<caf::atom("accepted")>;
-using proxied_atom = caf::atom_constant<caf::atom("proxied")>;
-using request_atom = caf::atom_constant<caf::atom("request")>;
-using failed_atom = caf::atom_constant<caf::atom("failed")>;
-using inspected_atom = caf::atom_constant<caf::atom("inspected")>;
-using closed_atom = caf::atom_constant<caf::atom("closed")>;
+using closed_atom = caf::atom_constant<caf::atom("closed")>;  ///< a connection ended (to its session)
+using released_atom = caf::atom_constant<caf::atom("released")>;  ///< a session ended while draining
 // Policy store
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
@@ -48,23 +44,22 @@ using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using changed_atom = caf::atom_constant<caf::atom("changed")>;
 using debounce_atom = caf::atom_constant<caf::atom("debounce")>;
 
-/// The outcome of a CONNECT the data plane could not complete.
-struct connect_failure_msg {
-  net::connect_failure why = net::connect_failure::refused;
-  std::string detail;
+/// How a connection ended, told once to its session (which logs the close line of a
+/// tunnel and ends).
+struct session_end {
+  bool tunnel = false;       ///< false: answered, refused or the client left
+  net::tunnel_stats stats;   ///< tunnel: the byte counts and the reason
+  std::string dest;          ///< "host:port" once the request named one
 };
 
-/// A request header's terminal state, or the client gone / timed out.
-struct request_msg {
-  net::request_outcome outcome;
-  bool timed_out = false;
-};
-
-/// A PROXY protocol header read (or not) on a new connection (listen.proxy_protocol).
-struct proxy_msg {
-  std::uint64_t id = 0;  ///< the connection's id (the listener holds the connection)
-  net::proxy_outcome outcome;
-  bool timed_out = false;
+/// Session ends gathered on one I/O thread, handed on by the listener: one actor
+/// wake-up for many tunnels (actors/session_link).
+struct session_ends {
+  struct one {
+    caf::actor session;
+    session_end end;
+  };
+  std::vector<one> ends;
 };
 
 /// Live-connection figures the listener owns (for /status and PerfMon).
@@ -95,11 +90,8 @@ struct reload_result {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<omsgw::net::connection>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::relay_ptr)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::request_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::connect_failure_msg)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tls::inspection_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::tunnel_stats)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::session_end)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::session_ends)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::proxy_msg)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::reload_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::perfmon_sample_msg)

@@ -1,41 +1,32 @@
 #pragma once
 /// \file
-/// One session actor per client connection. It owns the connection's control flow:
-/// request -> policy check -> connect and relay -> close, logging the events and
-/// counting the metrics of each step. The bytes themselves never pass through it.
+/// One session actor per client connection. The connection runs its set-up on its own
+/// strand with the session's link (actors/session_link: the policy decision, events
+/// and counters of each step, no thread hand-off); the session owns the connection's
+/// life: it closes it when it is stopped (drain deadline, shutdown), hears once how it
+/// ended, logs the close line of a tunnel and ends, which frees its admission. The
+/// bytes themselves never pass through it.
 
 #include <caf/all.hpp>
-#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "actors/messages.hpp"
-#include "actors/services.hpp"
 
 namespace omsgw::actors {
 
 struct session_state {
   std::shared_ptr<net::connection> conn;
-  services_ptr svc;
-  route_view route;          ///< as admitted by the listener, refreshed at the CONNECT
-  net::policy_ptr snapshot;  ///< the policy this session was admitted/checked under
-  net::relay_ptr relay;      ///< the relay this tunnel goes through (null: direct)
-  std::string client;        ///< "addr:port" for log lines
-  std::string dest;          ///< "host:port" once known
-  std::string host;
-  std::uint16_t port = 0;
+  std::string client;  ///< "addr:port" for log lines
   static inline const char* name = "omsgw.session";
 };
 
-/// admitted: the snapshot and relay the listener admitted the client under. The
-/// session decides the CONNECT with them while they are still in force, else with the
-/// route in force (route_generations: the one route, no actor is asked).
+/// Spawned lazily (caf::lazy_init) from the accepting thread: it first runs when its
+/// connection ends or it is stopped, so a set-up wakes no actor thread. on_exit runs
+/// once when the session ends, whatever ends it (the listener's bookkeeping).
 caf::behavior session(caf::stateful_actor<session_state>* self,
-                      std::shared_ptr<net::connection> conn, services_ptr svc,
-                      route_view admitted);
-
-/// The TLS rules of a snapshot for one destination host (pure).
-net::tls::inspection_policy make_inspection_policy(const config::gateway_config& cfg,
-                                                   const std::string& host);
+                      std::shared_ptr<net::connection> conn, std::string client,
+                      std::function<void()> on_exit);
 
 }  // namespace omsgw::actors

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "net/connect_request.hpp"
+#include "net/policy.hpp"
 #include "net/relay_handshake.hpp"
 #include "net/relay_opener.hpp"
 #include "net/tls_inspector.hpp"
@@ -71,17 +72,50 @@ struct established_info {
   double seconds = 0;  ///< request header complete to 200 written
 };
 
+/// Where a connection goes on once its owner has decided, when the owner decides on
+/// the connection's strand (no thread hand-off on the set-up path). wait: the owner
+/// answers later through connection's public calls (reply_and_close,
+/// connect_and_relay).
+struct next_step {
+  enum class kind { wait, reply, connect, close };
+  kind what = kind::wait;
+  int status = 0;         ///< reply: the final answer
+  std::string headers;    ///< reply: extra header lines, each ending in CRLF
+  std::string host;       ///< connect: the destination
+  std::uint16_t port = 0;
+  policy_ptr policy;      ///< connect: the snapshot the CONNECT was allowed under
+  relay_ptr relay;        ///< connect: null = direct
+  std::chrono::seconds timeout{0};  ///< connect: limits.connect_timeout_s
+  tunnel_options tunnel;
+
+  static next_step reply_with(int status, std::string headers = {}) {
+    next_step s;
+    s.what = kind::reply;
+    s.status = status;
+    s.headers = std::move(headers);
+    return s;
+  }
+  static next_step closing() {
+    next_step s;
+    s.what = kind::close;
+    return s;
+  }
+};
+
 /// Callbacks from a connection to its owner. Called on the connection's strand; an
-/// implementation must not block (the session forwards them as CAF messages).
+/// implementation must not block (it decides with a snapshot it holds, counts and
+/// logs, and tells its session actor only how the connection ended).
 class connection_observer {
  public:
   virtual ~connection_observer() = default;
   /// The request header reached a terminal status, or the client went away / timed
-  /// out first (then outcome.status is need_more and timed_out tells which).
-  virtual void on_request(const request_outcome& outcome, bool timed_out) = 0;
+  /// out first (then outcome.status is need_more and timed_out tells which). The
+  /// answer says what the connection does next.
+  virtual next_step on_request(const request_outcome& outcome, bool timed_out) = 0;
   /// The upstream connection is made and the 200 written; relaying starts now.
   virtual void on_established(const established_info& info) = 0;
-  virtual void on_connect_failed(connect_failure why, const std::string& detail) = 0;
+  /// The upstream could not be reached; the answer is the reply to give (or wait).
+  virtual next_step on_connect_failed(connect_failure why, const std::string& detail) = 0;
   /// One attempt through one relay ended (omsgw_relay_connects_total); skipped is true
   /// when the relay is now skipped for relay_skip_time (omsgw_relay_up 0).
   virtual void on_relay_attempt(const relay_target& relay, relay_outcome outcome, bool skipped) {
@@ -95,6 +129,9 @@ class connection_observer {
   virtual void on_bytes(std::uint64_t to_upstream, std::uint64_t to_client) = 0;
   /// The tunnel is finished; nothing else will be called. Only after on_established.
   virtual void on_closed(const tunnel_stats& stats) = 0;
+  /// The connection ended without a tunnel (answered, refused, or the client left);
+  /// nothing else will be called.
+  virtual void on_finished() {}
 };
 
 }  // namespace omsgw::net

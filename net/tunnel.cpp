@@ -48,6 +48,10 @@ connection::connection(tcp::socket socket, std::uint64_t id, std::shared_ptr<res
 
 connection::~connection() { g_live.fetch_sub(1, std::memory_order_relaxed); }
 
+asio::io_context& connection::io_context() const {
+  return static_cast<asio::io_context&>(asio::query(ex_, asio::execution::context));
+}
+
 std::uint64_t connection::live_count() { return g_live.load(std::memory_order_relaxed); }
 
 void connection::set_observer(std::shared_ptr<connection_observer> obs) {
@@ -67,6 +71,15 @@ void connection::read_proxy_header(std::chrono::seconds timeout, proxy_done done
 
 void connection::read_request(std::size_t header_limit, std::chrono::seconds timeout) {
   asio::post(ex_, [self = shared_from_this(), header_limit, timeout] {
+    self->deadlines_.request_header = timeout;
+    self->start_request(header_limit);
+  });
+}
+
+void connection::begin(std::shared_ptr<connection_observer> obs, std::size_t header_limit,
+                       std::chrono::seconds timeout) {
+  asio::post(ex_, [self = shared_from_this(), obs = std::move(obs), header_limit, timeout]() mutable {
+    self->observer_ = std::move(obs);
     self->deadlines_.request_header = timeout;
     self->start_request(header_limit);
   });
@@ -93,6 +106,7 @@ void connection::connect_and_relay(std::string host, std::uint16_t port, policy_
 }
 
 void connection::close() {
+  if (ended_.load(std::memory_order_acquire)) return;
   asio::post(ex_, [self = shared_from_this()] {
     if (self->phase_ == phase::replying) return;  // a final answer closes by itself
     self->close(close_reason::shutdown, "closed by the gateway");
@@ -131,7 +145,30 @@ void connection::start_request(std::size_t header_limit) {
 void connection::report_request(const request_outcome& outcome, bool timed_out) {
   timer_.cancel();
   phase_ = phase::deciding;
-  if (observer_) observer_->on_request(outcome, timed_out);
+  if (observer_) apply(observer_->on_request(outcome, timed_out));
+}
+
+void connection::apply(next_step step) {
+  switch (step.what) {
+    case next_step::kind::wait:
+      return;
+    case next_step::kind::reply:
+      return reply(step.status, std::move(step.headers));
+    case next_step::kind::close:
+      return close(close_reason::client_closed, {});
+    case next_step::kind::connect:
+      deadlines_.connect = step.timeout;
+      deadlines_.idle = step.tunnel.idle_timeout;
+      deadlines_.handshake = step.tunnel.handshake_timeout;
+      options_ = std::move(step.tunnel);
+      return start_connect(std::move(step.host), step.port, std::move(step.policy),
+                           std::move(step.relay));
+  }
+}
+
+void connection::finish_observer() {
+  if (auto obs = std::move(observer_)) obs->on_finished();
+  observer_.reset();
 }
 
 void connection::start_connect(std::string host, std::uint16_t port, policy_ptr policy,
@@ -182,12 +219,13 @@ void connection::on_upstream(upstream_outcome out) {
 
 void connection::report_connect_failure(connect_failure why, const std::string& detail) {
   phase_ = phase::deciding;  // the owner answers (502/504/403)
-  if (observer_) observer_->on_connect_failed(why, detail);
+  if (observer_) apply(observer_->on_connect_failed(why, detail));
 }
 
 void connection::reply(int status, std::string extra_headers) {
   if (phase_ == phase::tunnel || phase_ == phase::replying || phase_ == phase::closed) return;
   phase_ = phase::replying;
+  ended_.store(true, std::memory_order_release);
   timer_.cancel();
   reader_.cancel();
   if (connector_) connector_->cancel();
@@ -195,7 +233,7 @@ void connection::reply(int status, std::string extra_headers) {
   // The closer owns the socket from here; the connection keeps nothing to close.
   async_reply_and_close(std::move(client_socket_), final_reply(status, extra_headers),
                         deadlines_.reply_linger);
-  observer_.reset();
+  finish_observer();
 }
 
 // ---------------------------------------------------------------- deadlines, close
@@ -232,6 +270,7 @@ void connection::close(close_reason reason, std::string detail) {
   if (phase_ == phase::closed) return;
   const bool was_tunnel = phase_ == phase::tunnel;
   phase_ = phase::closed;
+  ended_.store(true, std::memory_order_release);
   timer_.cancel();
   reader_.cancel();
   if (connector_) connector_->cancel();
@@ -239,9 +278,9 @@ void connection::close(close_reason reason, std::string detail) {
   error_code ignored;
   client_socket_.close(ignored);
   proxy_done_ = nullptr;
+  if (!was_tunnel) return finish_observer();
   auto obs = std::move(observer_);
   observer_.reset();
-  if (!was_tunnel) return;
   auto tunnel = std::move(tunnel_);
   const tunnel_stats stats = tunnel->stop(reason, std::move(detail));
   if (obs) obs->on_closed(stats);

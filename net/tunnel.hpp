@@ -9,8 +9,10 @@
 /// thread (they post to the connection's strand), and hears back through a
 /// connection_observer, always called on that strand.
 
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -41,6 +43,8 @@ class connection : public std::enable_shared_from_this<connection> {
   connection& operator=(const connection&) = delete;
 
   std::uint64_t id() const { return id_; }
+  /// The I/O context the connection runs on (in the gateway: one thread of io_pool).
+  boost::asio::io_context& io_context() const;
   /// The peer as seen at accept (or as carried by a PROXY header, see set_client).
   const tcp::endpoint& client() const { return client_; }
   void set_client(const tcp::endpoint& ep) { client_ = ep; }
@@ -59,6 +63,11 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Reads the request header (at most header_limit bytes, within timeout).
   void read_request(std::size_t header_limit, std::chrono::seconds timeout);
 
+  /// set_observer and read_request in one step (one post to the strand): what a
+  /// session does first. From here the observer's answers drive the connection.
+  void begin(std::shared_ptr<connection_observer> obs, std::size_t header_limit,
+             std::chrono::seconds timeout);
+
   /// Writes a complete HTTP response (status line, headers, empty body) and closes
   /// gracefully: shutdown, discard what the client still sends for a moment, close.
   void reply_and_close(int status, std::string extra_headers = {});
@@ -71,7 +80,8 @@ class connection : public std::enable_shared_from_this<connection> {
   void connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
                          std::chrono::seconds timeout, relay_ptr relay, tunnel_options tunnel);
 
-  /// Closes both sockets (idempotent). A tunnel reports on_closed with reason shutdown.
+  /// Closes both sockets (idempotent; once the connection has ended by itself, a
+  /// no-op that posts nothing). A tunnel reports on_closed with reason shutdown.
   void close();
 
   /// Process-wide count of connection objects alive (for leak checks in tests).
@@ -97,6 +107,10 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_deadline();
   void report_request(const request_outcome& outcome, bool timed_out);
   void report_connect_failure(connect_failure why, const std::string& detail);
+  /// Acts on the observer's answer (wait: nothing, the owner calls later).
+  void apply(next_step step);
+  /// Tells the observer how the connection ended without a tunnel; forgets it.
+  void finish_observer();
   void reply(int status, std::string extra_headers);
   /// The one teardown: idempotent; reports on_closed if a tunnel was open.
   void close(close_reason reason, std::string detail);
@@ -109,6 +123,7 @@ class connection : public std::enable_shared_from_this<connection> {
   std::shared_ptr<connection_observer> observer_;
   std::shared_ptr<resolver> dns_;
   phase phase_ = phase::accepted;
+  std::atomic<bool> ended_{false};  ///< set once replying or closed (close() skips the post)
   deadlines deadlines_;
 
   client_reader reader_;

@@ -2,6 +2,7 @@
 // listener admitted it under only while both are still the ones in force, which the
 // policy store and the relay actor publish as generation numbers (actors/services.hpp).
 #include "actors/session.hpp"
+#include "actors/services.hpp"
 
 #include "actors/policy_store.hpp"
 #include "actors/relay.hpp"

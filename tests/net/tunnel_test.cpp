@@ -21,17 +21,24 @@ using std::chrono::seconds;
 /// Writes down every callback, in order.
 struct recorder final : connection_observer {
   std::vector<std::string> events;
+  next_step answer;               ///< what on_request answers (default: wait for the test)
+  bool record_finished = false;   ///< also write down on_finished
   request_outcome request;
   std::string failure_detail;
   tunnel_stats closed;
-  void on_request(const request_outcome& o, bool timed_out) override {
+  next_step on_request(const request_outcome& o, bool timed_out) override {
     request = o;
     events.push_back(timed_out ? "request-timeout" : "request");
+    return answer;  // wait (default): the test answers through the public calls
+  }
+  void on_finished() override {
+    if (record_finished) events.push_back("finished");
   }
   void on_established(const established_info&) override { events.push_back("established"); }
-  void on_connect_failed(connect_failure why, const std::string& detail) override {
+  next_step on_connect_failed(connect_failure why, const std::string& detail) override {
     failure_detail = detail;
     events.push_back(std::string("failed:") + to_string(why));
+    return {};
   }
   void on_inspected(const tls::inspection_result&) override { events.push_back("inspected"); }
   void on_bytes(std::uint64_t, std::uint64_t) override {}
@@ -235,6 +242,65 @@ TEST_F(Tunnel, AFinalAnswerUsesBeastsReasonPhrase) {
   EXPECT_EQ(read_to_end(client),
             "HTTP/1.1 405 Method Not Allowed\r\nAllow: CONNECT\r\nContent-Length: 0\r\n"
             "Connection: close\r\n\r\n");
+}
+
+}  // namespace
+}  // namespace omsgw::net
+
+namespace omsgw::net {
+namespace {
+
+// The session link answers on the strand (issue 14: no thread hand-off on the set-up
+// path): the connection acts on the answer at once, with no call from its owner.
+TEST_F(Tunnel, AReplyAnswerIsWrittenWithoutACallFromTheOwner) {
+  rec->answer = next_step::reply_with(403);
+  rec->record_finished = true;
+  conn->read_request(max_header_bytes, seconds(5));
+  asio::write(client, asio::buffer(std::string("CONNECT denied.example:443 HTTP/1.1\r\n\r\n")));
+  EXPECT_EQ(read_to_end(client),
+            "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+  settle(ctx);
+  EXPECT_EQ(rec->events, (std::vector<std::string>{"request", "finished"}));
+}
+
+TEST_F(Tunnel, AConnectAnswerOpensTheTunnelWithoutACallFromTheOwner) {
+  next_step go;
+  go.what = next_step::kind::connect;
+  go.host = "127.0.0.1";
+  go.port = upstream_listener.port();
+  go.policy = permissive();
+  go.timeout = seconds(5);
+  go.tunnel = quick();
+  rec->answer = go;
+  upstream_listener.acceptor.non_blocking(false);
+  upstream_listener.acceptor.async_accept(upstream, [](auto) {});
+  conn->read_request(max_header_bytes, seconds(5));
+  asio::write(client, asio::buffer("CONNECT 127.0.0.1:" + std::to_string(go.port) +
+                                   " HTTP/1.1\r\n\r\n"));
+  ASSERT_TRUE(wait_events(2));
+  EXPECT_EQ(rec->events, (std::vector<std::string>{"request", "established"}));
+  std::string head(39, '\0');
+  asio::read(client, asio::buffer(head));
+  EXPECT_EQ(head, "HTTP/1.1 200 Connection established\r\n\r\n");
+  ASSERT_TRUE(run_until(ctx, [&] { return upstream.is_open(); }));
+  asio::write(client, asio::buffer(std::string("ping")));
+  std::string got(4, '\0');
+  bool read = false;
+  asio::async_read(upstream, asio::buffer(got), [&](auto, std::size_t) { read = true; });
+  ASSERT_TRUE(run_until(ctx, [&] { return read; }));
+  EXPECT_EQ(got, "ping");
+}
+
+TEST_F(Tunnel, CloseAfterTheEndPostsNothing) {
+  rec->answer = next_step::closing();
+  rec->record_finished = true;
+  conn->read_request(max_header_bytes, seconds(5));
+  client.shutdown(tcp::socket::shutdown_send);  // the client leaves before a request
+  ASSERT_TRUE(wait_events(2));
+  EXPECT_EQ(rec->events, (std::vector<std::string>{"request", "finished"}));
+  settle(ctx);
+  conn->close();  // the session's exit after the end: a no-op
+  EXPECT_EQ(ctx.poll(), 0u) << "close() after the end must not post to the strand";
 }
 
 }  // namespace
