@@ -207,7 +207,7 @@ void connection::on_upstream(upstream_outcome out) {
                         reader_.take_leftover(),
                         info,
                         request_at_,
-                        options_,
+                        std::move(options_),
                         deadlines_,
                         observer_};
   tunnel_ = std::make_shared<tunnel_relay>(

@@ -25,22 +25,25 @@ close_reason io_failure(const error_code& ec) {
 tunnel_relay::tunnel_relay(setup s, end_handler on_end)
     : client_(std::move(s.client)),
       upstream_(std::move(s.upstream.stream)),
-      s_(std::move(s)),
+      observer_(s.observer),
+      limits_(s.limits),
+      enforce_(s.options.enforce),
+      s_(std::make_unique<setup>(std::move(s))),
       on_end_(std::move(on_end)),
       timer_(client_.socket().get_executor()) {}
 
 void tunnel_relay::start() {
   const auto now = clock_type::now();
   established_at_ = last_activity_ = last_flush_ = now;
-  if (s_.options.inspect) {
-    inspector_ = std::make_unique<tls::handshake_inspector>(*s_.options.inspect);
-    handshake_deadline_ = now + s_.limits.handshake;
+  if (s_->options.inspect) {
+    inspector_ = std::make_unique<tls::handshake_inspector>(*s_->options.inspect);
+    handshake_deadline_ = now + limits_.handshake;
   }
   auto head = std::make_shared<std::string>(connection_established());
-  if (!s_.upstream.early.empty()) {
+  if (!s_->upstream.early.empty()) {
     // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
     // follow our 200, after the inspector has seen them.
-    const std::string early = std::move(s_.upstream.early);
+    const std::string early = std::move(s_->upstream.early);
     if (!inspect(direction::to_client, reinterpret_cast<const std::uint8_t*>(early.data()),
                  early.size())) {
       return;
@@ -54,11 +57,11 @@ void tunnel_relay::start() {
                     [self = shared_from_this(), head](const error_code& ec, std::size_t) {
                       if (self->stopped_) return;
                       if (ec) return self->end(io_failure(ec), ec.message());
-                      auto info = self->s_.info;
+                      auto info = self->s_->info;
                       info.seconds =
-                          std::chrono::duration<double>(clock_type::now() - self->s_.request_at)
+                          std::chrono::duration<double>(clock_type::now() - self->s_->request_at)
                               .count();
-                      if (self->s_.observer) self->s_.observer->on_established(info);
+                      if (self->observer_) self->observer_->on_established(info);
                       if (!self->stopped_) self->start_pumps();
                     });
 }
@@ -72,7 +75,9 @@ void tunnel_relay::start_pumps() {
   } else {
     splice_ok_ = false;  // the upstream transforms bytes (TLS): they must pass through us
   }
-  if (s_.to_upstream.empty()) {
+  // What start() needed is not kept for the tunnel's life (memory per idle tunnel).
+  const auto s = std::move(s_);
+  if (s->to_upstream.empty()) {
     run(direction::to_upstream);
     run(direction::to_client);
     return;
@@ -80,7 +85,7 @@ void tunnel_relay::start_pumps() {
   // The client sent tunnel bytes together with its request: inspect and forward them
   // before reading more from it.
   run(direction::to_client);
-  if (!stopped_) copy_[0]->run_with(std::move(s_.to_upstream), self());
+  if (!stopped_) copy_[0]->run_with(std::move(s->to_upstream), self());
 }
 
 void tunnel_relay::run(direction d) {
@@ -99,7 +104,7 @@ bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n)
   const bool had_ended = inspector_->ended();
   const auto& r = d == direction::to_upstream ? inspector_->feed_client(data, n)
                                               : inspector_->feed_server(data, n);
-  auto* obs = s_.observer.get();
+  auto* obs = observer_.get();
   if (r.kind == tls::verdict::need_more) {
     // An alert ended the handshake before a verdict: tell the owner once. The peers
     // close the tunnel; the handshake deadline still bounds it if they do not.
@@ -111,7 +116,7 @@ bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n)
   arm();               // the handshake deadline no longer applies
   if (obs) obs->on_inspected(result);
   if (result.kind == tls::verdict::verified) return true;
-  if (!s_.options.enforce && !tls::is_malformed(result)) return true;  // mode: report
+  if (!enforce_ && !tls::is_malformed(result)) return true;  // mode: report
   end(close_reason::inspection_reject, result.detail);
   return false;
 }
@@ -145,20 +150,20 @@ void tunnel_relay::account(direction d, std::size_t n) {
   unflushed_[index(d)] += n;
   const auto now = clock_type::now();
   last_activity_ = now;
-  if (now - last_flush_ >= s_.limits.byte_report) {
+  if (now - last_flush_ >= limits_.byte_report) {
     last_flush_ = now;
     flush_bytes();
-  } else if (timer_deadline_ > last_flush_ + s_.limits.byte_report) {
+  } else if (timer_deadline_ > last_flush_ + limits_.byte_report) {
     arm();  // make sure these bytes are reported in time even if the tunnel goes quiet
   }
 }
 
 /// One timer for the tunnel's three deadlines: idle, handshake, byte report.
 void tunnel_relay::arm() {
-  auto at = last_activity_ + s_.limits.idle;
+  auto at = last_activity_ + limits_.idle;
   if (inspector_ && handshake_deadline_ < at) at = handshake_deadline_;
-  if ((unflushed_[0] || unflushed_[1]) && last_flush_ + s_.limits.byte_report < at) {
-    at = last_flush_ + s_.limits.byte_report;
+  if ((unflushed_[0] || unflushed_[1]) && last_flush_ + limits_.byte_report < at) {
+    at = last_flush_ + limits_.byte_report;
   }
   timer_deadline_ = at;
   timer_.expires_at(at);
@@ -169,7 +174,7 @@ void tunnel_relay::arm() {
 
 void tunnel_relay::on_timer() {
   const auto now = clock_type::now();
-  if (now - last_flush_ >= s_.limits.byte_report) {
+  if (now - last_flush_ >= limits_.byte_report) {
     last_flush_ = now;
     flush_bytes();
   }
@@ -177,7 +182,7 @@ void tunnel_relay::on_timer() {
     return end(close_reason::handshake_timeout,
                "TLS handshake not finished within limits.handshake_timeout_s");
   }
-  if (now - last_activity_ >= s_.limits.idle) {
+  if (now - last_activity_ >= limits_.idle) {
     return end(close_reason::idle_timeout, "no bytes either way within limits.idle_timeout_s");
   }
   arm();
@@ -185,7 +190,7 @@ void tunnel_relay::on_timer() {
 
 void tunnel_relay::flush_bytes() {
   if (unflushed_[0] == 0 && unflushed_[1] == 0) return;
-  if (s_.observer) s_.observer->on_bytes(unflushed_[0], unflushed_[1]);
+  if (observer_) observer_->on_bytes(unflushed_[0], unflushed_[1]);
   unflushed_[0] = unflushed_[1] = 0;
 }
 

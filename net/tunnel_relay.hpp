@@ -65,7 +65,12 @@ class tunnel_relay final : public pump_listener,
 
   socket_stream client_;
   std::unique_ptr<byte_stream> upstream_;
-  setup s_;  ///< what start() needs (client socket and stream moved out)
+  std::shared_ptr<connection_observer> observer_;
+  deadlines limits_;
+  bool enforce_ = true;  ///< false (mode: report): a TLS verdict is only reported
+  /// What start() needs (client socket and stream moved out); released once the
+  /// pumps run, so an established tunnel keeps only the fields above.
+  std::unique_ptr<setup> s_;
   end_handler on_end_;
   boost::asio::steady_timer timer_;
   std::unique_ptr<tls::handshake_inspector> inspector_;
