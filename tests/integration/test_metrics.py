@@ -32,6 +32,7 @@ from gwtest import (Certs, EchoServer, Gateway, base_config, free_port, proxy_co
 # Upper bounds on waits that normally end far sooner; never asserted as timings.
 WAIT_S = 15
 PROMETHEUS_WAIT_S = 30
+PROMETHEUS_START_S = 120
 PROMETHEUS = "/usr/bin/prometheus"
 
 REASONS = ["host", "port", "client", "limit", "tls_version", "sni_mismatch", "client_cert",
@@ -284,9 +285,24 @@ scrape_configs:
         self.proc = subprocess.Popen(
             [PROMETHEUS, f"--config.file={conf}",
              f"--storage.tsdb.path={os.path.join(directory, 'data')}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=info"],
             stdout=self.log, stderr=subprocess.STDOUT, cwd=directory)
         self.dir = directory
+        self.wait_ready()
+
+    def wait_ready(self, timeout=PROMETHEUS_START_S):
+        """Waits for /-/ready, so a slow start (a loaded CI machine) is told apart from
+        a scrape that never shows the figures; a failure carries Prometheus's own log."""
+        def ready():
+            if self.proc.poll() is not None:
+                raise AssertionError("prometheus exited:\n" + self.text())
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/-/ready", timeout=5) as r:
+                return r.status == 200
+        try:
+            wait_for(f"prometheus on 127.0.0.1:{self.port} to be ready", ready,
+                     timeout=timeout, interval=0.2)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nprometheus log:\n{self.text()}") from None
 
     def query(self, expr):
         """The instant vector of expr: [(labels, value)]."""
@@ -302,7 +318,10 @@ scrape_configs:
                 raise AssertionError("prometheus exited:\n" + self.text())
             res = self.query(expr)
             return res if len(res) == 1 and res[0][1] == want else None
-        return wait_for(f"prometheus: {expr} == {want}", check, timeout=timeout, interval=0.5)
+        try:
+            return wait_for(f"prometheus: {expr} == {want}", check, timeout=timeout, interval=0.5)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\nprometheus log:\n{self.text()}") from None
 
     def text(self):
         self.log.flush()
