@@ -38,16 +38,16 @@ std::uint32_t count_of(const std::unordered_map<std::string, std::uint32_t>& m,
 
 /// The connections a new one from addr would join: admitted and waiting for a header.
 net::connection_load admission::load_for(const std::string& addr) const {
-  return {live_.size() + waiting_.size(), count_of(per_client_, addr) + count_of(waiting_per_peer_, addr)};
+  return {live_.size() + waiting_.size(),
+          count_of(per_client_, addr) + count_of(waiting_per_peer_, addr)};
 }
 
 std::string admission::limit_message(const net::policy_snapshot& p,
                                      const net::connection_load& load) const {
   const auto capacity = net::effective_capacity(p, svc_->capacity);
-  return load.active >= capacity
-             ? fmt::format("max_connections ({}) reached", capacity)
-             : fmt::format("max_connections_per_client ({}) reached",
-                           p.config->limits.max_connections_per_client);
+  return load.active >= capacity ? fmt::format("max_connections ({}) reached", capacity)
+                                 : fmt::format("max_connections_per_client ({}) reached",
+                                               p.config->limits.max_connections_per_client);
 }
 
 void admission::accepted(std::shared_ptr<net::connection> conn) {
@@ -61,7 +61,8 @@ void admission::accepted(std::shared_ptr<net::connection> conn) {
   if (closing) return conn->close();
   // While draining this is a connection the kernel completed before the listening
   // socket closed: it is served like any other (see acceptor::stop).
-  if (route.policy->config->listen.proxy_protocol) return await_proxy_header(std::move(conn), route);
+  if (route.policy->config->listen.proxy_protocol)
+    return await_proxy_header(std::move(conn), route);
   admit(std::move(conn), route);
 }
 
@@ -98,9 +99,10 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
                               std::string client) {
   const auto id = conn->id();
   std::weak_ptr<admission> weak = weak_from_this();
-  auto s = sys_.spawn<caf::lazy_init>(session, conn, client, [weak, id] {
+  const std::function<void()> release = [weak, id] {
     if (auto self = weak.lock()) self->release(id);
-  });
+  };
+  auto s = sys_.spawn<caf::lazy_init>(session, conn, client, release);
   bool stop_now = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -110,7 +112,7 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
   }
   const auto timeout = std::chrono::seconds(route.policy->config->limits.header_timeout_s);
   auto& io = conn->io_context();
-  conn->begin(make_session_link({s, listener_, &io, svc_, route, id, std::move(client)}),
+  conn->begin(make_session_link({s, listener_, &io, svc_, route, id, std::move(client), release}),
               net::max_header_bytes, timeout);
   if (stop_now) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
 }
@@ -125,8 +127,9 @@ void admission::await_proxy_header(std::shared_ptr<net::connection> conn, const 
   auto& m = *svc_->metrics;
   const auto& policy = *route.policy;
   if (const auto v = net::decide_proxy_peer(policy, conn->client().address()); v.refused()) {
-    record_refusal(m, ctx, v,
-                   "peer not in listen.proxy_protocol_trusted: closed before reading a PROXY header");
+    record_refusal(
+        m, ctx, v,
+        "peer not in listen.proxy_protocol_trusted: closed before reading a PROXY header");
     return conn->close();
   }
   const auto b = book(policy, peer, [&] {
@@ -166,9 +169,9 @@ void admission::on_proxied(std::uint64_t id, const net::proxy_outcome& out, bool
   if (out.status != net::proxy_status::ok) {
     const auto peer = net::display_address(conn->client().address());
     events::context ctx{conn->id(), peer, {}};
-    OMSGW_EVENT(warn, not_connect, ctx, "no valid PROXY protocol header: {}",
-                timed_out ? std::string("not received within limits.header_timeout_s")
-                          : out.detail);
+    OMSGW_EVENT(
+        warn, not_connect, ctx, "no valid PROXY protocol header: {}",
+        timed_out ? std::string("not received within limits.header_timeout_s") : out.detail);
     conn->close();
   } else {
     admit(std::move(conn), route);
@@ -176,7 +179,8 @@ void admission::on_proxied(std::uint64_t id, const net::proxy_outcome& out, bool
   if (draining) notify_listener();  // the drain may be over
 }
 
-/// A session ended (its attach_functor, on an actor thread).
+/// A connection ended (its link, on the I/O thread) or its session did (attach_functor,
+/// on an actor thread): whichever comes first frees the place, the other finds nothing.
 void admission::release(std::uint64_t id) {
   bool draining = false;
   {

@@ -26,8 +26,10 @@ constexpr auto k_actor_request_timeout = std::chrono::seconds(5);
 constexpr auto k_reload_timeout = std::chrono::seconds(30);
 
 // Listener / data plane
-using closed_atom = caf::atom_constant<caf::atom("closed")>;  ///< a connection ended (to its session)
-using released_atom = caf::atom_constant<caf::atom("released")>;  ///< a session ended while draining
+using closed_atom =
+    caf::atom_constant<caf::atom("closed")>;  ///< a connection ended (to its session)
+using released_atom =
+    caf::atom_constant<caf::atom("released")>;  ///< a session ended while draining
 // Policy store
 using update_atom = caf::atom_constant<caf::atom("update")>;
 using subscribe_atom = caf::atom_constant<caf::atom("subscribe")>;
@@ -47,9 +49,9 @@ using debounce_atom = caf::atom_constant<caf::atom("debounce")>;
 /// How a connection ended, told once to its session (which logs the close line of a
 /// tunnel and ends).
 struct session_end {
-  bool tunnel = false;       ///< false: answered, refused or the client left
-  net::tunnel_stats stats;   ///< tunnel: the byte counts and the reason
-  std::string dest;          ///< "host:port" once the request named one
+  bool tunnel = false;      ///< false: answered, refused or the client left
+  net::tunnel_stats stats;  ///< tunnel: the byte counts and the reason
+  std::string dest;         ///< "host:port" once the request named one
 };
 
 /// Session ends gathered on one I/O thread, handed on by the listener: one actor
@@ -87,7 +89,6 @@ struct reload_result {
 };
 }  // namespace omsgw::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<omsgw::net::connection>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::relay_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::session_end)

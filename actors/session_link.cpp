@@ -57,7 +57,8 @@ void flush_ends() {
   if (auto listener = caf::actor_cast<caf::actor>(p.listener)) {
     caf::anon_send(listener, closed_atom::value, std::move(batch));
   } else {  // no listener (stopping): straight to each session
-    for (auto& one : batch.ends) caf::anon_send(one.session, closed_atom::value, std::move(one.end));
+    for (auto& one : batch.ends)
+      caf::anon_send(one.session, closed_atom::value, std::move(one.end));
   }
 }
 
@@ -82,7 +83,8 @@ class session_link final : public net::connection_observer {
         svc_(std::move(a.svc)),
         route_(std::move(a.admitted)),
         id_(a.id),
-        client_(std::move(a.client)) {}
+        client_(std::move(a.client)),
+        release_(std::move(a.release)) {}
 
   net::next_step on_request(const net::request_outcome& out, bool timed_out) override;
   net::next_step on_connect_failed(net::connect_failure why, const std::string& detail) override;
@@ -99,9 +101,13 @@ class session_link final : public net::connection_observer {
   void on_closed(const net::tunnel_stats& stats) override {
     svc_->metrics->tunnel_duration.Observe(stats.seconds);
     if (stats.reason == net::close_reason::io_error) svc_->metrics->errors.Increment();
+    if (release_) release_();
     tell_end(*io_, listener_, session_, session_end{true, stats, dest_});
   }
-  void on_finished() override { tell_end(*io_, listener_, session_, session_end{false, {}, dest_}); }
+  void on_finished() override {
+    if (release_) release_();
+    tell_end(*io_, listener_, session_, session_end{false, {}, dest_});
+  }
 
  private:
   events::context ctx() const { return events::context{id_, client_, dest_}; }
@@ -118,6 +124,7 @@ class session_link final : public net::connection_observer {
   std::string dest_;    ///< "host:port" once known
   std::string host_;
   std::uint16_t port_ = 0;
+  std::function<void()> release_;
 };
 
 /// The request header's terminal state: a CONNECT goes on to decide(), anything else
@@ -133,8 +140,7 @@ net::next_step session_link::on_request(const net::request_outcome& out, bool ti
       OMSGW_EVENT(debug, info, ctx(), "{}", out.detail);
       return net::next_step::closing();
     case net::request_status::not_connect:
-      OMSGW_EVENT(warn, not_connect, ctx(), "method {} is not allowed, only CONNECT",
-                  out.method);
+      OMSGW_EVENT(warn, not_connect, ctx(), "method {} is not allowed, only CONNECT", out.method);
       return net::next_step::reply_with(405, "Allow: CONNECT\r\n");
     case net::request_status::bad_request:
     case net::request_status::header_too_large:
@@ -230,9 +236,9 @@ void session_link::on_inspected(const net::tls::inspection_result& r) {
   if (r.kind == net::tls::verdict::parse_error) {
     record_refusal(*svc_->metrics, ctx(), v, "TLS parse error: " + r.detail);
   } else if (v.reason == net::deny_reason::client_cert) {
-    record_refusal(*svc_->metrics, ctx(), v,
-                   "Invalid client certificate: " +
-                       (r.client_subject.empty() ? r.detail : r.client_subject));
+    record_refusal(
+        *svc_->metrics, ctx(), v,
+        "Invalid client certificate: " + (r.client_subject.empty() ? r.detail : r.client_subject));
   } else {
     record_refusal(*svc_->metrics, ctx(), v, "TLS rejected: " + r.detail);
   }

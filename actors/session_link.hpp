@@ -12,6 +12,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -22,12 +23,16 @@ namespace omsgw::actors {
 
 struct session_link_args {
   caf::actor session;
-  caf::actor_addr listener;  ///< hands the ends on to the sessions
+  caf::actor_addr listener;               ///< hands the ends on to the sessions
   boost::asio::io_context* io = nullptr;  ///< the connection's I/O context (one thread)
   services_ptr svc;
   route_view admitted;
   std::uint64_t id = 0;
   std::string client;  ///< "addr:port" for log lines
+  /// Frees the connection's admission place; called on the I/O thread the moment the
+  /// connection ends, so a client that closes and reconnects at once finds its place
+  /// free (the session's exit calls it again: it is idempotent).
+  std::function<void()> release;
 };
 
 std::shared_ptr<net::connection_observer> make_session_link(session_link_args args);
