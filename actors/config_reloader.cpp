@@ -72,7 +72,8 @@ reload_result apply_reload(reloader* self, const std::string& trigger) {
   // The relay's password lives in its own file: a new password applies even when the
   // YAML is unchanged. An unusable file refuses the whole reload (the relay stays).
   const auto relay_next = load_relay_target(next.loaded->config->relay_proxy);
-  if (!relay_next.ok()) return refuse(self, trigger, r, {{relay_next.key, 0, 0, relay_next.error}});
+  if (!relay_next.ok())
+    return refuse(self, trigger, r, {{relay_next.key, 0, 0, relay_next.error, {}}});
   const bool relay_changed = !same_relay(relay_next.target, s.relay);
   const bool file_changed = next.loaded->hash != s.current.hash;
   const bool token_changed = next.loaded->admin_token != s.current.admin_token;

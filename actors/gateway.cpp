@@ -15,9 +15,9 @@
 #include <mutex>
 #include <thread>
 
+#include "actors/caf_threads.hpp"
 #include "actors/config_reloader.hpp"
 #include "actors/gateway_admin.hpp"
-#include "actors/caf_threads.hpp"
 #include "actors/listener.hpp"
 #include "actors/policy_store.hpp"
 #include "actors/relay.hpp"
@@ -61,7 +61,8 @@ std::uint64_t raise_nofile_and_capacity() {
   }
   const std::uint64_t nofile = rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : rl.rlim_cur;
   const std::uint64_t reserve =
-      k_reserved_fds + 2 * k_pooled_pipes_per_thread * std::max(1u, std::thread::hardware_concurrency());
+      k_reserved_fds +
+      2 * k_pooled_pipes_per_thread * std::max(1u, std::thread::hardware_concurrency());
   return nofile > reserve + 2 ? (nofile - reserve) / 2 : 1;
 }
 
@@ -160,7 +161,7 @@ bool gateway::load() {
     if (relay.ok()) {
       initial_relay_ = std::move(relay.target);
     } else {
-      errors.push_back({relay.key, 0, 0, relay.error});
+      errors.push_back({relay.key, 0, 0, relay.error, {}});
     }
   }
   if (!errors.empty()) {
@@ -236,8 +237,7 @@ bool gateway::open_admin() {
         io_->primary(),
         net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
         admin_handlers(*sys_, svc_->metrics->registry(), svc_->admin_token, telemetry_,
-                       reloader_slot_,
-                       [this] { return ready_.load(); }));
+                       reloader_slot_, [this] { return ready_.load(); }));
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",
                 cfg.admin.address, cfg.admin.port, e.what());
@@ -288,25 +288,26 @@ void gateway::drain(int sig) {
   const std::uint32_t fallback = initial_.config->limits.drain_timeout_s;
   sys_->spawn([store = store_, lst = listener_, fallback](caf::event_based_actor* self) {
     self->request(store, k_actor_request_timeout, caf::get_atom::value)
-        .then([=](const net::policy_ptr& p) {
-                self->send(lst, drain_atom::value,
-                           p ? p->config->limits.drain_timeout_s : fallback);
-              },
-              [=](const caf::error&) { self->send(lst, drain_atom::value, fallback); });
+        .then(
+            [=](const net::policy_ptr& p) {
+              self->send(lst, drain_atom::value, p ? p->config->limits.drain_timeout_s : fallback);
+            },
+            [=](const caf::error&) { self->send(lst, drain_atom::value, fallback); });
   });
 }
 
 void gateway::log_started() {
   // Lifecycle events are written whatever log.level says.
-  events::emit(events::level::info, events::id::started, events::context{}, "omsgw started",
-               {{"listen", endpoint_text(acceptor_->local_endpoint())},
-                {"admin", endpoint_text(admin_->local_endpoint())},
-                {"version", svc_->version},
-                {"config", initial_.source},
-                {"relay_proxy", relay_display(initial_relay_)},
-                {"capacity", std::to_string(net::effective_capacity(*initial_policy_, svc_->capacity))},
-                {"io_threads", std::to_string(io_threads_)},
-                {"actor_threads", std::to_string(actor_threads_)}});
+  events::emit(
+      events::level::info, events::id::started, events::context{}, "omsgw started",
+      {{"listen", endpoint_text(acceptor_->local_endpoint())},
+       {"admin", endpoint_text(admin_->local_endpoint())},
+       {"version", svc_->version},
+       {"config", initial_.source},
+       {"relay_proxy", relay_display(initial_relay_)},
+       {"capacity", std::to_string(net::effective_capacity(*initial_policy_, svc_->capacity))},
+       {"io_threads", std::to_string(io_threads_)},
+       {"actor_threads", std::to_string(actor_threads_)}});
 }
 
 bool gateway::start() {

@@ -25,7 +25,7 @@ std::string keytab_problem(const std::string& path) {
   std::string content;
   auto why = config::read_private_file(path, S_IRWXG | S_IRWXO, max_keytab, content);
   config::wipe(content);
-  return why;
+  return why.str();
 }
 
 /// The verifying TLS context of https:// relays: ca_file (PEM) or the system store.
@@ -182,8 +182,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                       relay_display(current));
         } else if (current && current->host == next->host && current->port == next->port) {
           OMSGW_EVENT(info, info, events::context{},
-                      "relay proxy {}: credentials changed; new tunnels use them",
-                      next->display());
+                      "relay proxy {}: credentials changed; new tunnels use them", next->display());
         } else {
           OMSGW_EVENT(info, info, events::context{},
                       "relay proxy set to {} ({}): new tunnels go through it; established "
@@ -196,7 +195,8 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
         auto& st = self->state;
         ++st.generation;
         if (st.generations) st.generations->publish_relay(current, st.generation);  // first
-        for (auto& s : st.subscribers) caf::anon_send(s, update_atom::value, current, st.generation);
+        for (auto& s : st.subscribers)
+          caf::anon_send(s, update_atom::value, current, st.generation);
       },
   };
 }

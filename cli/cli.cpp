@@ -17,8 +17,8 @@
 #include "cli/cli_relay.hpp"
 #include "cli/cli_service.hpp"
 #include "cli/cli_support.hpp"
-#include "config/loader.hpp"
 #include "cli/i18n.hpp"
+#include "config/loader.hpp"
 
 namespace omsgw::cli {
 namespace detail {
@@ -45,76 +45,83 @@ constexpr const char* k_usage = N_(
 
 const char* help_for(const std::string& command) {
   if (command == "allowed-host") {
-    return _("usage: omsgw allowed-host add HOST [--config F]\n"
-           "       omsgw allowed-host remove HOST [--config F]\n"
-           "       omsgw allowed-host list [--all] [--config F]\n"
-           "Changes allowed_hosts (Add/Remove/Get-OMSGatewayAllowedHost). HOST is an exact name,\n"
-           "an IP address or a *.suffix wildcard. `list` shows the configured entries; `--all`\n"
-           "adds the hosts derived from `workspaces` and `automation_regions`, each with its\n"
-           "origin. A running gateway applies a change within a second, without a restart.\n");
+    return _(
+        "usage: omsgw allowed-host add HOST [--config F]\n"
+        "       omsgw allowed-host remove HOST [--config F]\n"
+        "       omsgw allowed-host list [--all] [--config F]\n"
+        "Changes allowed_hosts (Add/Remove/Get-OMSGatewayAllowedHost). HOST is an exact name,\n"
+        "an IP address or a *.suffix wildcard. `list` shows the configured entries; `--all`\n"
+        "adds the hosts derived from `workspaces` and `automation_regions`, each with its\n"
+        "origin. A running gateway applies a change within a second, without a restart.\n");
   }
   if (command == "allowed-client-cert") {
-    return _("usage: omsgw allowed-client-cert add SUBJECT [--config F]\n"
-           "       omsgw allowed-client-cert remove SUBJECT [--config F]\n"
-           "       omsgw allowed-client-cert list [--config F]\n"
-           "Changes allowed_client_certificates (...AllowedClientCertificate). SUBJECT is the\n"
-           "certificate subject as logged by event 105, e.g. \"CN=agent01\". An empty list means\n"
-           "client certificates are not checked.\n");
+    return _(
+        "usage: omsgw allowed-client-cert add SUBJECT [--config F]\n"
+        "       omsgw allowed-client-cert remove SUBJECT [--config F]\n"
+        "       omsgw allowed-client-cert list [--config F]\n"
+        "Changes allowed_client_certificates (...AllowedClientCertificate). SUBJECT is the\n"
+        "certificate subject as logged by event 105, e.g. \"CN=agent01\". An empty list means\n"
+        "client certificates are not checked.\n");
   }
   if (command == "automation-hosts") {
-    return _("usage: omsgw automation-hosts [REGION]\n"
-           "Prints the Azure Automation Job Runtime Data and Agent service hosts of REGION\n"
-           "(\"West Europe\", \"westeurope\" and \"west-europe\" all work), or of every region\n"
-           "when REGION is omitted. Add a region's hosts to the allow-list with\n"
-           "  omsgw config set automation_regions westeurope[,northeurope...]\n");
+    return _(
+        "usage: omsgw automation-hosts [REGION]\n"
+        "Prints the Azure Automation Job Runtime Data and Agent service hosts of REGION\n"
+        "(\"West Europe\", \"westeurope\" and \"west-europe\" all work), or of every region\n"
+        "when REGION is omitted. Add a region's hosts to the allow-list with\n"
+        "  omsgw config set automation_regions westeurope[,northeurope...]\n");
   }
   if (command == "relay-proxy") {
-    return _("usage: omsgw relay-proxy get [--config F]\n"
-           "       omsgw relay-proxy set [--address http(s)://HOST:PORT] [--fallback URL]...\n"
-           "             [--auth auto|basic|digest|ntlm|negotiate] [--username U]\n"
-           "             [--password-file F] [--keytab F] [--ca-file F] [--config F]\n"
-           "       omsgw relay-proxy clear [--config F]\n"
-           "       omsgw relay-proxy bypass add|remove HOST | list [--config F]\n"
-           "Shows or changes the relay (upstream) proxy (Get/Set-OMSGatewayRelayProxy). `set`\n"
-           "replaces the settings it is given and keeps the others (an empty value clears one;\n"
-           "--fallback may repeat and replaces the list). `clear` removes address and fallback,\n"
-           "not bypass. Bypassed hosts (allowed_hosts patterns) go direct.\n"
-           "The password is never given on the command line nor printed: put it in a file that\n"
-           "only its owner can read (chmod 600) and pass --password-file.\n");
+    return _(
+        "usage: omsgw relay-proxy get [--config F]\n"
+        "       omsgw relay-proxy set [--address http(s)://HOST:PORT] [--fallback URL]...\n"
+        "             [--auth auto|basic|digest|ntlm|negotiate] [--username U]\n"
+        "             [--password-file F] [--keytab F] [--ca-file F] [--config F]\n"
+        "       omsgw relay-proxy clear [--config F]\n"
+        "       omsgw relay-proxy bypass add|remove HOST | list [--config F]\n"
+        "Shows or changes the relay (upstream) proxy (Get/Set-OMSGatewayRelayProxy). `set`\n"
+        "replaces the settings it is given and keeps the others (an empty value clears one;\n"
+        "--fallback may repeat and replaces the list). `clear` removes address and fallback,\n"
+        "not bypass. Bypassed hosts (allowed_hosts patterns) go direct.\n"
+        "The password is never given on the command line nor printed: put it in a file that\n"
+        "only its owner can read (chmod 600) and pass --password-file.\n");
   }
   if (command == "reload") {
-    return _("usage: omsgw reload [--config F]\n"
-           "Asks the running service (POST /reload on its admin endpoint, admin.address and\n"
-           "admin.port from the configuration) to reload now, prints the result and exits 1 when\n"
-           "the reload was refused or the service cannot be reached. Not needed after CLI edits:\n"
-           "the service watches its file.\n");
+    return _(
+        "usage: omsgw reload [--config F]\n"
+        "Asks the running service (POST /reload on its admin endpoint, admin.address and\n"
+        "admin.port from the configuration) to reload now, prints the result and exits 1 when\n"
+        "the reload was refused or the service cannot be reached. Not needed after CLI edits:\n"
+        "the service watches its file.\n");
   }
   if (command == "status") {
-    return _("usage: omsgw status [--config F]\n"
-           "Prints version, uptime, configuration version and hash, the OMS counters (Active\n"
-           "Client Connection, Connected Client, Error Count, Rejection Count), mode and relay of\n"
-           "the running service, read from GET /status on its admin endpoint.\n");
+    return _(
+        "usage: omsgw status [--config F]\n"
+        "Prints version, uptime, configuration version and hash, the OMS counters (Active\n"
+        "Client Connection, Connected Client, Error Count, Rejection Count), mode and relay of\n"
+        "the running service, read from GET /status on its admin endpoint.\n");
   }
   return nullptr;
 }
 
 void print_config_help(std::ostream& out) {
-  out << _("usage: omsgw config get [KEY] [--config F]\n"
-         "       omsgw config set KEY VALUE [--config F]\n"
-         "Reads or changes one setting (Get/Set-OMSGatewayConfig). KEY is the dotted YAML key\n"
-         "or its OMS-style alias, in any case. `get` without KEY prints every setting, marking\n"
-         "those the file does not set. For a list, `set` takes the items as separate arguments\n"
-         "or comma-separated (`config set allowed_ports 443,8443`). The new file is validated\n"
-         "before it is written; a running gateway applies the change without a restart, except\n"
-         "listen.address, listen.port, admin.address and admin.port, which take effect at the\n"
-         "next restart.\n\n"
-         "keys and aliases:\n");
+  out << _(
+      "usage: omsgw config get [KEY] [--config F]\n"
+      "       omsgw config set KEY VALUE [--config F]\n"
+      "Reads or changes one setting (Get/Set-OMSGatewayConfig). KEY is the dotted YAML key\n"
+      "or its OMS-style alias, in any case. `get` without KEY prints every setting, marking\n"
+      "those the file does not set. For a list, `set` takes the items as separate arguments\n"
+      "or comma-separated (`config set allowed_ports 443,8443`). The new file is validated\n"
+      "before it is written; a running gateway applies the change without a restart, except\n"
+      "listen.address, listen.port, admin.address and admin.port, which take effect at the\n"
+      "next restart.\n\n"
+      "keys and aliases:\n");
   for (const auto& s : cfg::settings()) {
     std::string aliases;
     for (auto a : s.aliases) aliases += (aliases.empty() ? "" : ", ") + std::string(a);
     out << "  " << std::left << std::setw(36) << s.key << std::setw(44) << aliases;
     if (!s.settable) out << _("read-only: ");
-    out << s.note << "\n";
+    out << translate(s.note) << "\n";
   }
 }
 

@@ -18,10 +18,10 @@
 #include <iomanip>
 #include <sstream>
 
-#include "config/config_file.hpp"
-#include "config/secret_file.hpp"
-#include "config/loader.hpp"
 #include "cli/i18n.hpp"
+#include "config/config_file.hpp"
+#include "config/loader.hpp"
+#include "config/secret_file.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -59,7 +59,7 @@ http_answer http_call(const admin_target& t, boost::beast::http::verb verb,
   boost::system::error_code ec;
   const auto address = asio::ip::make_address(host, ec);
   if (ec) {
-    answer.error = "invalid admin address " + host;
+    answer.error = format(_("invalid admin address %1%"), host);
     return answer;
   }
   asio::io_context ioc;
@@ -75,16 +75,16 @@ http_answer http_call(const admin_target& t, boost::beast::http::verb verb,
   parser.body_limit(1024 * 1024);
   const auto fail = [&](const char* what, const boost::system::error_code& e) {
     answer.error = std::string(what) + ": " +
-                   (e == beast::error::timeout ? std::string("timed out") : e.message());
+                   (e == beast::error::timeout ? std::string(_("timed out")) : e.message());
   };
   stream.expires_after(timeout);
   stream.async_connect(tcp::endpoint(address, port), [&](const boost::system::error_code& e) {
-    if (e) return fail("cannot connect", e);
+    if (e) return fail(_("cannot connect"), e);
     http::async_write(stream, req, [&](const boost::system::error_code& e2, std::size_t) {
-      if (e2) return fail("cannot send the request", e2);
+      if (e2) return fail(_("cannot send the request"), e2);
       http::async_read(stream, buffer, parser,
                        [&](const boost::system::error_code& e3, std::size_t) {
-                         if (e3) return fail("cannot read the answer", e3);
+                         if (e3) return fail(_("cannot read the answer"), e3);
                          answer.status = static_cast<int>(parser.get().result_int());
                          answer.body = parser.get().body();
                        });
@@ -124,13 +124,14 @@ bool admin_endpoint(const context& c, admin_target& t) {
     if (loaded.ok()) {
       t.admin = loaded.config->admin;
     } else {
-      c.err << "omsgw: warning: " << c.path << " is invalid (" << loaded.errors.size()
-            << " error(s)); the service keeps its running configuration\n";
+      c.err << format(_("omsgw: warning: %1% is invalid (%2% error(s)); the service keeps its "
+                        "running configuration\n"),
+                      c.path, loaded.errors.size());
       lenient_admin(text, t.admin);
     }
   }
   if (auto problem = cfg::read_admin_token(t.admin, t.token)) {
-    c.err << "omsgw: " << problem->key << ": " << problem->message << "\n";
+    c.err << format(_("omsgw: %1%: %2%\n"), problem->key, problem->text.str(&lookup));
     return false;
   }
   if (t.admin.address == "0.0.0.0") t.admin.address = "127.0.0.1";
@@ -170,10 +171,13 @@ int admin_request(const context& c, const cli_args& a, boost::beast::http::verb 
   if (!admin_endpoint(c, t)) return exit_failure;
   const auto answer = http_call(t, verb, target, timeout);
   if (answer.status == 401) {
-    c.err << "omsgw: the admin endpoint " << url_of(t.admin.address, t.admin.port)
-          << " refused the token" << (t.token.empty() ? " (none: admin.token_file is not set in "
-                                                     : " (from admin.token_file of ")
-          << c.path << ")\n";
+    c.err << format(
+        t.token.empty()
+            ? _("omsgw: the admin endpoint %1% refused the request: it wants a token and "
+                "admin.token_file is not set in %2%\n")
+            : _("omsgw: the admin endpoint %1% refused the token from admin.token_file "
+                "of %2%\n"),
+        url_of(t.admin.address, t.admin.port), c.path);
     return exit_failure;
   }
   if (!answer.error.empty()) {
@@ -203,24 +207,27 @@ int reload(const context& c, const cli_args& a) {
       c, a, boost::beast::http::verb::post, "/reload", reload_timeout, [&](const http_answer& r) {
         const auto json = parse_json(r.body);
         if (!json || (r.status != 200 && r.status != 422)) {
-          c.err << "omsgw: reload: unexpected answer HTTP " << r.status << ": " << r.body << "\n";
+          c.err << format(_("omsgw %1%: unexpected answer HTTP %2%: %3%\n"), "reload", r.status,
+                          r.body);
           return exit_failure;
         }
         const std::string version = json->get<std::string>("config_version", "?");
         const std::string hash = json->get<std::string>("config_hash", "?");
         const std::string result = json->get<std::string>("result", "");
         if (r.status == 200 && result == "success") {
-          c.out << "reloaded: configuration version " << version << " (hash " << hash
-                << ") is active\n";
+          c.out << format(_("reloaded: configuration version %1% (hash %2%) is active\n"), version,
+                          hash);
           return exit_ok;
         }
         if (r.status == 200 && result == "unchanged") {
-          c.out << "reloaded: no change, configuration version " << version << " (hash " << hash
-                << ") stays active\n";
+          c.out << format(_("reloaded: no change, configuration version %1% (hash %2%) stays "
+                            "active\n"),
+                          version, hash);
           return exit_ok;
         }
-        c.err << "omsgw: reload refused; the running configuration (version " << version
-              << ", hash " << hash << ") stays:\n";
+        c.err << format(_("omsgw: reload refused; the running configuration (version %1%, hash "
+                          "%2%) stays:\n"),
+                        version, hash);
         if (const auto errors = json->get_child_optional("errors")) {
           for (const auto& e : *errors) c.err << "  " << e.second.get_value<std::string>() << "\n";
         }
@@ -233,7 +240,8 @@ int status(const context& c, const cli_args& a) {
       c, a, boost::beast::http::verb::get, "/status", status_timeout, [&](const http_answer& r) {
         const auto json = parse_json(r.body);
         if (r.status != 200 || !json) {
-          c.err << "omsgw: status: unexpected answer HTTP " << r.status << ": " << r.body << "\n";
+          c.err << format(_("omsgw %1%: unexpected answer HTTP %2%: %3%\n"), "status", r.status,
+                          r.body);
           return exit_failure;
         }
         const auto get = [&](const char* key) { return json->get<std::string>(key, "?"); };
@@ -242,23 +250,30 @@ int status(const context& c, const cli_args& a) {
           uptime = std::stod(get("uptime_seconds"));
         } catch (const std::exception&) {
         }
-        const auto row = [&](const char* label, const std::string& value) {
-          c.out << std::left << std::setw(28) << label << value << "\n";
+        std::vector<std::pair<std::string, std::string>> rows;
+        const auto row = [&](const char* label, std::string value) {
+          rows.emplace_back(label, std::move(value));
         };
-        row("version", get("version"));
-        row("uptime", uptime_text(uptime));
-        row("configuration", "version " + get("config_version") + ", hash " + get("config_hash"));
-        row("mode", get("mode") + (get("draining") == "true" ? " (draining)" : ""));
-        row("relay proxy", get("relay_proxy"));
-        row("capacity", get("capacity") + " connections");
-        row("Active Client Connection", get("active_client_connections"));
-        row("Connected Client", get("connected_clients"));
-        row("Error Count", get("error_count"));
-        row("Rejection Count", get("rejection_count"));
-        row("CONNECT requests", get("connect_requests"));
+        // TRANSLATORS: the row labels of `omsgw status` (a table for people); the values
+        // (figures, mode and relay as the service reports them) stay as they are.
+        row(_("version"), get("version"));
+        row(_("uptime"), uptime_text(uptime));
+        row(_("configuration"),
+            format(_("version %1%, hash %2%"), get("config_version"), get("config_hash")));
+        row(_("mode"),
+            get("draining") == "true" ? format(_("%1% (draining)"), get("mode")) : get("mode"));
+        row(_("relay proxy"), get("relay_proxy"));
+        row(_("capacity"), format(_("%1% connections"), get("capacity")));
+        row(_("Active Client Connection"), get("active_client_connections"));
+        row(_("Connected Client"), get("connected_clients"));
+        row(_("Error Count"), get("error_count"));
+        row(_("Rejection Count"), get("rejection_count"));
+        row(_("CONNECT requests"), get("connect_requests"));
         if (const auto file = json->get<std::string>("perfmon.csv_file", ""); !file.empty()) {
-          row("PerfMon counter log", file + " every " + get("perfmon.interval_s") + " s");
+          row(_("PerfMon counter log"),
+              format(_("%1% every %2% s"), file, get("perfmon.interval_s")));
         }
+        c.out << label_table(rows, 28);
         return exit_ok;
       });
 }

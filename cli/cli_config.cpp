@@ -11,10 +11,10 @@
 #include <sstream>
 #include <string_view>
 
+#include "cli/i18n.hpp"
 #include "config/derived_hosts.hpp"
 #include "config/loader.hpp"
 #include "net/policy.hpp"
-#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 
@@ -63,7 +63,7 @@ int config_get(const context& c, const cli_args& a) {
     } else {
       c.out << s.key << ": " << (values.at(0).empty() ? "\"\"" : values.at(0));
     }
-    if (!cfg::has_key(text, cfg::split_key(s.key))) c.out << "  (default)";
+    if (!cfg::has_key(text, cfg::split_key(s.key))) c.out << "  " << _("(default)");
     c.out << "\n";
   }
   return exit_ok;
@@ -102,7 +102,8 @@ int config_set(const context& c, const cli_args& a) {
     return exit_failure;
   }
   if (s && !s->settable) {
-    c.err << format(_("omsgw: %1% cannot be set with `config set` (%2%)\n"), s->key, s->note);
+    c.err << format(_("omsgw: %1% cannot be set with `config set` (%2%)\n"), s->key,
+                    translate(s->note));
     return exit_failure;
   }
   const bool list = s && s->kind == cfg::setting_kind::list;
@@ -110,7 +111,8 @@ int config_set(const context& c, const cli_args& a) {
     c.err << format(_("omsgw config set: %1% takes one VALUE (quote a value with spaces)\n"), key);
     return exit_usage;
   }
-  const std::string note = restart_needed(key) ? " (takes effect at the next restart)" : "";
+  const char* done = restart_needed(key) ? _("%1% = %2% in %3% (takes effect at the next restart)")
+                                         : _("%1% = %2% in %3%");
   return edit_config(c, [&](const current_file& f) {
     if (list) {
       std::vector<std::string> items;
@@ -118,13 +120,13 @@ int config_set(const context& c, const cli_args& a) {
         items.push_back(key == "allowed_ports" ? cfg::yaml_token(item) : cfg::yaml_string(item));
       }
       return from_edit(cfg::set_list(f.text, cfg::split_key(key), items),
-                       key + " = " + display_list(split_items(values)) + " in " + c.path);
+                       format(done, key, display_list(split_items(values)), c.path));
     }
     // Unknown keys are written as a plain token: the loader then names the key.
     const std::string yaml =
         s ? cfg::setting_yaml_value(*s, values[0]) : cfg::yaml_token(values[0]);
     return from_edit(cfg::set_scalar(f.text, cfg::split_key(key), yaml),
-                     key + " = " + trim(values[0]) + " in " + c.path + note);
+                     format(done, key, trim(values[0]), c.path));
   });
 }
 
@@ -160,23 +162,29 @@ std::string normalise_item(const std::string& key, const std::string& value, std
   const auto* s = cfg::find_setting(key);
   const auto doc = cfg::set_list("", cfg::split_key(key), {cfg::yaml_string(value)});
   if (!doc.ok() || !s) {
-    why = doc.error;
+    why = doc.why.empty() ? doc.error : doc.why.str(&lookup);
     return "";
   }
   const auto loaded = cfg::parse_config(doc.text);
   if (!loaded.ok()) {
-    why = loaded.errors.front().message;
+    const auto& e = loaded.errors.front();
+    why = e.text.empty() ? e.message : e.text.str(&lookup);
     return "";
   }
   const auto values = cfg::setting_values(*loaded.config, *s);
   return values.empty() ? std::string() : values.front();
 }
 
-/// The list commands share their shape; these name the key and the wording.
+/// The list commands share their shape; these name the key and the wording. Each
+/// message is a whole sentence per list (translations need the noun's gender and case).
 struct list_command {
-  const char* key;    ///< "allowed_hosts"
-  const char* thing;  ///< "allowed host"
+  const char* key;  ///< "allowed_hosts"
   std::vector<std::string> (*defaults)();
+  const char* invalid;  ///< %1% why
+  const char* present;  ///< %1% item, %2% file
+  const char* added;    ///< %1% item, %2% file
+  const char* removed;  ///< %1% item, %2% file
+  const char* absent;   ///< %1% item, %2% file
 };
 
 std::vector<std::string> default_hosts() { return cfg::gateway_config{}.allowed_hosts; }
@@ -186,10 +194,27 @@ std::vector<std::string> default_subjects() {
 
 std::vector<std::string> no_defaults() { return {}; }
 
-const list_command k_hosts{"allowed_hosts", "allowed host", &default_hosts};
-const list_command k_bypass{"relay_proxy.bypass", "entry of relay_proxy.bypass", &no_defaults};
-const list_command k_subjects{"allowed_client_certificates", "allowed client certificate",
-                              &default_subjects};
+const list_command k_hosts{"allowed_hosts",
+                           &default_hosts,
+                           N_("omsgw: invalid allowed host: %1%\n"),
+                           N_("%1% is already an allowed host in %2%"),
+                           N_("added allowed host %1% to %2%"),
+                           N_("removed allowed host %1% from %2%"),
+                           N_("%1% is not an allowed host in %2%")};
+const list_command k_bypass{"relay_proxy.bypass",
+                            &no_defaults,
+                            N_("omsgw: invalid entry of relay_proxy.bypass: %1%\n"),
+                            N_("%1% is already an entry of relay_proxy.bypass in %2%"),
+                            N_("added %1% to relay_proxy.bypass in %2%"),
+                            N_("removed %1% from relay_proxy.bypass in %2%"),
+                            N_("%1% is not an entry of relay_proxy.bypass in %2%")};
+const list_command k_subjects{"allowed_client_certificates",
+                              &default_subjects,
+                              N_("omsgw: invalid allowed client certificate: %1%\n"),
+                              N_("%1% is already an allowed client certificate in %2%"),
+                              N_("added allowed client certificate %1% to %2%"),
+                              N_("removed allowed client certificate %1% from %2%"),
+                              N_("%1% is not an allowed client certificate in %2%")};
 
 const char* origin_name(net::host_origin o) {
   switch (o) {
@@ -207,7 +232,7 @@ int list_add(const context& c, const list_command& lc, const std::string& value)
   std::string why;
   const std::string item = normalise_item(lc.key, value, why);
   if (item.empty()) {
-    c.err << "omsgw: invalid " << lc.thing << ": " << why << "\n";
+    c.err << format(_(lc.invalid), why);
     return exit_failure;
   }
   return edit_config(c, [&](const current_file& f) {
@@ -215,13 +240,12 @@ int list_add(const context& c, const list_command& lc, const std::string& value)
     const auto values = cfg::setting_values(current, *cfg::find_setting(lc.key));
     change ch;
     if (f.config && std::find(values.begin(), values.end(), item) != values.end()) {
-      ch.message = item + " is already an " + lc.thing + " in " + c.path;
+      ch.message = format(_(lc.present), item, c.path);
       return ch;
     }
-    return from_edit(
-        cfg::add_list_item(f.text, cfg::split_key(lc.key), cfg::yaml_string(item),
-                           yaml_strings(lc.defaults())),
-        "added " + std::string(lc.thing) + " " + item + " to " + c.path);
+    return from_edit(cfg::add_list_item(f.text, cfg::split_key(lc.key), cfg::yaml_string(item),
+                                        yaml_strings(lc.defaults())),
+                     format(_(lc.added), item, c.path));
   });
 }
 
@@ -239,18 +263,18 @@ int list_remove(const context& c, const list_command& lc, const std::string& val
     return it->second == item || entry == value;
   };
   return edit_config(c, [&](const current_file& f) {
-    auto ch =
-        from_edit(cfg::remove_list_items(f.text, cfg::split_key(lc.key), matches,
-                                         yaml_strings(lc.defaults())),
-                  "removed " + std::string(lc.thing) + " " + item + " from " + c.path);
+    auto ch = from_edit(cfg::remove_list_items(f.text, cfg::split_key(lc.key), matches,
+                                               yaml_strings(lc.defaults())),
+                        format(_(lc.removed), item, c.path));
     if (ch.error.empty() && !ch.changed) {
-      ch.error = item + " is not an " + std::string(lc.thing) + " in " + c.path;
+      ch.error = format(_(lc.absent), item, c.path);
       if (f.config && std::string(lc.key) == "allowed_hosts") {
         const auto p = net::make_policy(std::make_shared<const cfg::gateway_config>(*f.config), 0);
         for (const auto& h : p->hosts) {
           if (h.pattern == item && h.origin != net::host_origin::configured) {
-            ch.error += "; it is derived from " + std::string(origin_name(h.origin)) + " " +
-                        h.source + ": remove that from the configuration instead";
+            ch.error += format(_("; it is derived from %1% %2%: remove that from the "
+                                 "configuration instead"),
+                               origin_name(h.origin), h.source);
           }
         }
       }
@@ -271,9 +295,9 @@ int list_show(const context& c, const list_command& lc, bool all) {
   const auto p = net::make_policy(std::make_shared<const cfg::gateway_config>(*config), 0);
   std::size_t width = 4;
   for (const auto& h : p->hosts) width = std::max(width, h.pattern.size());
-  c.out << std::left << std::setw(static_cast<int>(width + 2)) << "HOST" << std::setw(19)
-        << "ORIGIN"
-        << "SOURCE\n";
+  // The headings are translated; the origins are YAML key names and stay.
+  c.out << pad_to_width(_("HOST"), width + 2) << pad_to_width(_("ORIGIN"), 19) << _("SOURCE")
+        << "\n";
   for (const auto& h : p->hosts) {
     c.out << std::left << std::setw(static_cast<int>(width + 2)) << h.pattern << std::setw(19)
           << origin_name(h.origin) << h.source << "\n";
@@ -305,10 +329,10 @@ int list_command_main(const context& c, const cli_args& a, const list_command& l
     return exit_usage;
   }
   if (a.positional.size() != 2) {
-    c.err << "omsgw " << a.command << " " << sub << ": needs exactly one "
-          << (std::string_view(lc.key) != k_subjects.key ? "HOST"
-                                                         : "SUBJECT (quote a subject with spaces)")
-          << "\n";
+    c.err << format(std::string_view(lc.key) != k_subjects.key
+                        ? _("omsgw %1%: needs exactly one HOST\n")
+                        : _("omsgw %1%: needs exactly one SUBJECT (quote a subject with spaces)\n"),
+                    a.command + " " + sub);
     return exit_usage;
   }
   return sub == "add" ? list_add(c, lc, a.positional[1]) : list_remove(c, lc, a.positional[1]);

@@ -7,14 +7,13 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <utility>
-
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "cli/cli_config.hpp"
-#include "config/config_file.hpp"
 #include "cli/i18n.hpp"
+#include "config/config_file.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -30,7 +29,7 @@ bool absolute_file(const std::string& path, std::string& absolute, std::string& 
   }
   absolute = cfg::resolve_path(path);
   if (::access(absolute.c_str(), F_OK) != 0) {
-    why = "cannot use " + path + ": " + errno_text(errno);
+    why = format(_("cannot use %1%: %2%"), path, errno_text(errno));
     return false;
   }
   return true;
@@ -43,26 +42,32 @@ struct scalar_option {
   bool path;
 };
 constexpr scalar_option k_scalars[] = {
-    {"--address", "address", false},     {"--auth", "auth", false},
-    {"--username", "username", false},   {"--password-file", "password_file", true},
-    {"--keytab", "keytab", true},        {"--ca-file", "ca_file", true},
+    {"--address", "address", false},   {"--auth", "auth", false},
+    {"--username", "username", false}, {"--password-file", "password_file", true},
+    {"--keytab", "keytab", true},      {"--ca-file", "ca_file", true},
 };
 
 void show(const context& c, const cfg::relay_proxy_config& r) {
   auto list = [](const std::vector<std::string>& v) {
     std::string out;
     for (const auto& x : v) out += (out.empty() ? "" : ", ") + x;
-    return out.empty() ? std::string("none") : out;
+    return out.empty() ? std::string(_("none")) : out;
   };
-  auto path = [](const std::string& p) { return p.empty() ? std::string("not set") : "set (" + p + ")"; };
-  c.out << "address:       " << (r.address.empty() ? "none (direct connections)" : r.address) << "\n"
-        << "fallback:      " << list(r.fallback) << "\n"
-        << "auth:          " << cfg::to_string(r.auth) << "\n"
-        << "username:      " << (r.username.empty() ? "none" : r.username) << "\n"
-        << "password file: " << path(r.password_file) << "\n"
-        << "keytab:        " << path(r.keytab) << "\n"
-        << "ca file:       " << (r.ca_file.empty() ? "system store" : r.ca_file) << "\n"
-        << "bypass:        " << list(r.bypass) << "\n";
+  auto path = [](const std::string& p) {
+    return p.empty() ? std::string(_("not set")) : format(_("set (%1%)"), p);
+  };
+  c.out << label_table(
+      {// TRANSLATORS: the labels of `relay-proxy get`, one per relay_proxy setting; the
+       // values (URLs, the auth scheme, paths) are not translated.
+       {_("address:"), r.address.empty() ? _("none (direct connections)") : r.address},
+       {_("fallback:"), list(r.fallback)},
+       {_("auth:"), cfg::to_string(r.auth)},
+       {_("username:"), r.username.empty() ? _("none") : r.username},
+       {_("password file:"), path(r.password_file)},
+       {_("keytab:"), path(r.keytab)},
+       {_("ca file:"), r.ca_file.empty() ? _("system store") : r.ca_file},
+       {_("bypass:"), list(r.bypass)}},
+      15);
 }
 
 /// `set`: the options given replace their keys, the others stay (SPEC relay-proxy).
@@ -71,13 +76,15 @@ int set_relay(const context& c, const cli_args& a) {
   for (const auto& o : k_scalars) allowed.insert(o.option);
   if (!only_options(a, allowed, c.err)) return exit_usage;
   if (a.options.empty()) {
-    c.err << "omsgw relay-proxy set: needs at least one of --address URL, --fallback URL, "
-             "--auth SCHEME, --username U, --password-file F, --keytab F, --ca-file F\n";
+    c.err << _(
+        "omsgw relay-proxy set: needs at least one of --address URL, --fallback URL, "
+        "--auth SCHEME, --username U, --password-file F, --keytab F, --ca-file F\n");
     return exit_usage;
   }
   if (a.has("--address") && a.options.at("--address").empty()) {
-    c.err << "omsgw relay-proxy set: --address needs http(s)://HOST:PORT (use `clear` to remove "
-             "the relay)\n";
+    c.err << _(
+        "omsgw relay-proxy set: --address needs http(s)://HOST:PORT (use `clear` to "
+        "remove the relay)\n");
     return exit_usage;
   }
   std::vector<std::pair<const char*, std::string>> scalars;
@@ -87,20 +94,21 @@ int set_relay(const context& c, const cli_args& a) {
     std::string value = a.options.at(o.option);
     std::string why;
     if (o.path && !absolute_file(a.options.at(o.option), value, why)) {
-      c.err << "omsgw: " << why << "\n";
+      c.err << format(_("omsgw: %1%\n"), why);
       return exit_failure;
     }
     scalars.emplace_back(o.key, value);
-    message += std::string(message.empty() ? "" : ", ") + o.key + " " +
-               (value.empty() ? "cleared" : value);
+    message += std::string(message.empty() ? "" : ", ") +
+               (value.empty() ? format(_("%1% cleared"), o.key) : std::string(o.key) + " " + value);
   }
   std::vector<std::string> fallback;
   if (a.has("--fallback")) {
     for (const auto& f : a.repeated.at("--fallback")) {
       if (!f.empty()) fallback.push_back(cfg::yaml_string(f));
     }
-    message += std::string(message.empty() ? "" : ", ") + "fallback " +
-               (fallback.empty() ? "cleared" : std::to_string(fallback.size()) + " relay(s)");
+    message += std::string(message.empty() ? "" : ", ") +
+               (fallback.empty() ? format(_("%1% cleared"), "fallback")
+                                 : format(_("fallback %1% relay(s)"), fallback.size()));
   }
   return edit_config(c, [&](const current_file& f) {
     std::string text = f.text;
@@ -120,7 +128,7 @@ int set_relay(const context& c, const cli_args& a) {
     change ch;
     ch.text = text;
     ch.changed = changed;
-    ch.message = "relay proxy in " + c.path + ": " + message;
+    ch.message = format(_("relay proxy in %1%: %2%"), c.path, message);
     return ch;
   });
 }
@@ -137,7 +145,7 @@ int clear_relay(const context& c, const cli_args& a) {
     change ch;
     ch.text = r.text;
     ch.changed = changed || r.changed;
-    ch.message = "relay proxy cleared in " + c.path + ": direct connections";
+    ch.message = format(_("relay proxy cleared in %1%: direct connections"), c.path);
     return ch;
   });
 }
@@ -156,8 +164,9 @@ int relay_proxy(const context& c, const cli_args& a) {
     return exit_usage;
   }
   if (a.has("--password")) {
-    c.err << "omsgw: passwords are not taken on the command line (they would show in ps and "
-             "shell history); write it to a file, chmod 600 it, and pass --password-file\n";
+    c.err << _(
+        "omsgw: passwords are not taken on the command line (they would show in ps and "
+        "shell history); write it to a file, chmod 600 it, and pass --password-file\n");
     return exit_usage;
   }
   if (sub == "get") {

@@ -3,9 +3,9 @@
 
 #include "cli/cli_service.hpp"
 
+#include "cli/i18n.hpp"
 #include "config/config_file.hpp"
 #include "config/loader.hpp"
-#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 namespace {
@@ -17,11 +17,11 @@ constexpr long k_max_threads = 256;
 
 void print_usage(std::ostream& out) {
   out << _("usage: omsgw COMMAND [--config FILE] [options]\n"
-            "\n"
-            "commands:\n"
-            "  run [--threads N]                   run the gateway in the foreground\n"
-            "  check-config                        validate the configuration, print errors "
-            "with line/column\n")
+           "\n"
+           "commands:\n"
+           "  run [--threads N]                   run the gateway in the foreground\n"
+           "  check-config                        validate the configuration, print errors "
+           "with line/column\n")
       << _(command_usage())
       << _("  version                             print the version\n"
            "\n"
@@ -32,9 +32,10 @@ void print_usage(std::ostream& out) {
 
 int run_command(const context& c, const cli_args& a, const run_fn& run) {
   if (a.help) {
-    c.out << _("usage: omsgw run [--config FILE] [--threads N]\n"
-               "Runs the gateway in the foreground, logging events to stderr.\n"
-               "SIGHUP reloads the configuration; SIGTERM/SIGINT drain, a second one stops.\n");
+    c.out << _(
+        "usage: omsgw run [--config FILE] [--threads N]\n"
+        "Runs the gateway in the foreground, logging events to stderr.\n"
+        "SIGHUP reloads the configuration; SIGTERM/SIGINT drain, a second one stops.\n");
     return exit_ok;
   }
   if (!only_options(a, {"--threads"}, c.err)) return exit_usage;
@@ -67,10 +68,11 @@ int run_command(const context& c, const cli_args& a, const run_fn& run) {
 
 int check_config(const context& c, const cli_args& a) {
   if (a.help) {
-    c.out << _("usage: omsgw check-config [--config FILE]\n"
-               "Validates the configuration as `run` and a reload would load it (the YAML and\n"
-               "the files it names); prints FILE:LINE:COL: KEY: MESSAGE for each error and "
-               "exits\n1 on error. Only a missing default file means the embedded defaults.\n");
+    c.out << _(
+        "usage: omsgw check-config [--config FILE]\n"
+        "Validates the configuration as `run` and a reload would load it (the YAML and\n"
+        "the files it names); prints FILE:LINE:COL: KEY: MESSAGE for each error and "
+        "exits\n1 on error. Only a missing default file means the embedded defaults.\n");
     return exit_ok;
   }
   if (!only_options(a, {}, c.err)) return exit_usage;

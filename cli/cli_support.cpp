@@ -8,9 +8,9 @@
 #include <algorithm>
 #include <cstring>
 
+#include "cli/i18n.hpp"
 #include "config/config_file.hpp"
 #include "config/loader.hpp"
-#include "cli/i18n.hpp"
 
 namespace omsgw::cli::detail {
 
@@ -21,8 +21,8 @@ namespace {
 
 /// Options that take a value, and options that are flags, over all commands.
 const std::set<std::string> k_value_options = {
-    "--config",   "--address",  "--username", "--password-file", "--password", "--threads",
-    "--fallback", "--auth",     "--keytab",   "--ca-file"};
+    "--config",  "--address",  "--username", "--password-file", "--password",
+    "--threads", "--fallback", "--auth",     "--keytab",        "--ca-file"};
 const std::set<std::string> k_flag_options = {"--help", "-h", "--all"};
 
 bool looks_numeric(const std::string& s) {
@@ -121,7 +121,7 @@ std::string errno_text(int e) { return std::strerror(e); }
 cfg::config_source context::source() const { return cfg::choose_source(path, explicit_path); }
 
 void print_errors(const context& c, const std::vector<cfg::config_error>& errors) {
-  for (const auto& e : errors) c.err << cfg::format_error(c.path, e) << "\n";
+  for (const auto& e : errors) c.err << cfg::format_error(c.path, e, &lookup) << "\n";
 }
 
 std::optional<cfg::gateway_config> effective_config(const context& c, std::string* text_out) {
@@ -140,7 +140,7 @@ namespace {
 /// The change decided under the lock, validated, written. Returns the exit code.
 int apply_change(const context& c, const std::string& file, const change& ch) {
   if (!ch.error.empty()) {
-    c.err << "omsgw: " << ch.error << "\n";
+    c.err << format(_("omsgw: %1%\n"), ch.error);
     return exit_failure;
   }
   if (!ch.changed) {
@@ -176,7 +176,7 @@ int edit_config(const context& c, const mutation& mutate) {
   }
   const cfg::file_lock lock(file);
   if (!lock.error().empty()) {
-    c.err << "omsgw: " << lock.error() << "\n";
+    c.err << format(_("omsgw: %1%\n"), lock.error());
     return exit_failure;
   }
   std::string text;
@@ -193,7 +193,7 @@ int edit_config(const context& c, const mutation& mutate) {
 change from_edit(const cfg::edit_result& r, std::string message) {
   change ch;
   if (!r.ok()) {
-    ch.error = r.error;
+    ch.error = r.why.empty() ? r.error : r.why.str(&lookup);
     return ch;
   }
   ch.text = r.text;

@@ -12,6 +12,11 @@
 #include <boost/format.hpp>
 #include <initializer_list>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "net/grammar/message.hpp"
 
 namespace omsgw::cli {
 
@@ -26,17 +31,37 @@ void init_i18n();
 
 inline const char* translate(const char* msgid) { return dgettext(k_text_domain, msgid); }
 
+/// The catalog lookup for grammar::message::str: a loader message, translated whole.
+inline const char* lookup(const char* msgid) { return translate(msgid); }
+
+/// A message marked with N_ elsewhere (a settings note, a loader message), as text. An
+/// empty text stays empty: gettext("") would return the catalog's header.
+inline std::string translate(std::string_view msgid) {
+  return msgid.empty() ? std::string() : std::string(translate(std::string(msgid).c_str()));
+}
+
 /// Fills the positional placeholders of an (already translated) message. A catalog
 /// with a wrong placeholder count never throws here: check-format catches it at build.
 template <class... A>
 std::string format(const char* message, const A&... args) {
-  boost::format f(message);
-  f.exceptions(boost::io::no_error_bits);
+  boost::format f;
+  f.exceptions(boost::io::no_error_bits);  // before parse: an ill-formed string throws there
+  f.parse(message);
   (void)std::initializer_list<int>{((void)(f % args), 0)...};
   return f.str();
 }
 
+/// `text` followed by spaces up to `columns` terminal columns (left-aligned table
+/// cells): counts what the terminal shows, so a translated label in a wide script (CJK
+/// takes two columns per character) still lines up. Bytes are counted when the text is
+/// not valid in the locale's encoding (the C locale).
+std::string pad_to_width(const std::string& text, std::size_t columns);
+
+/// Rows of "label value" for people, the values starting in one column: at least
+/// `min_columns`, and one past the widest label (a translation may be longer).
+std::string label_table(const std::vector<std::pair<std::string, std::string>>& rows,
+                        std::size_t min_columns);
+
 }  // namespace omsgw::cli
 
 #define _(msgid) ::omsgw::cli::translate(msgid)
-#define N_(msgid) msgid

@@ -2,7 +2,6 @@
 /// The configuration file on disk (see config_file.hpp).
 
 #include "config/config_file.hpp"
-#include "config/path_parts.hpp"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
@@ -15,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "config/path_parts.hpp"
 #include "config/secret_file.hpp"
 
 namespace omsgw::config {
@@ -49,8 +49,8 @@ std::string copy_mode_and_owner(int fd, const struct stat* old, const std::strin
   if (old && ::fstat(fd, &now) == 0 && (now.st_uid != old->st_uid || now.st_gid != old->st_gid) &&
       ::fchown(fd, old->st_uid, old->st_gid) != 0) {
     return "cannot keep the owner " + std::to_string(old->st_uid) + ":" +
-           std::to_string(old->st_gid) + " of " + path + " (run as root or as its owner): " +
-           errno_text(errno);
+           std::to_string(old->st_gid) + " of " + path +
+           " (run as root or as its owner): " + errno_text(errno);
   }
   return {};
 }
@@ -60,11 +60,11 @@ std::vector<config_error> named_file_errors(const gateway_config& cfg, std::stri
   std::vector<config_error> errors;
   std::string password;
   if (auto problem = read_relay_password(cfg.relay_proxy, password)) {
-    errors.push_back({problem->key, 0, 0, problem->message});
+    errors.push_back({problem->key, 0, 0, problem->message, problem->text});
   }
   wipe(password);
   if (auto problem = read_admin_token(cfg.admin, token)) {
-    errors.push_back({problem->key, 0, 0, problem->message});
+    errors.push_back({problem->key, 0, 0, problem->message, problem->text});
   }
   return errors;
 }
@@ -247,7 +247,7 @@ file_load load_source(const config_source& source, file_checks checks) {
     return out;
   }
   if (rs != read_status::ok) {
-    out.errors.push_back({"", 0, 0, "cannot read: " + why});
+    out.errors.push_back(make_error("", 0, 0, grammar::message(N_("cannot read: %1%"), why)));
     return out;
   }
   return load_text(text, source.path, checks);

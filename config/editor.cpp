@@ -83,10 +83,12 @@ template <class Build>
 edit_result run_edit(std::string_view text, const key_path& path, Build&& build) {
   edit_result r;
   r.text = std::string(text);
-  if (path.empty()) {
-    r.error = "no key given";
+  const auto refuse = [&r](grammar::message why) {
+    r.error = why.str();
+    r.why = std::move(why);
     return r;
-  }
+  };
+  if (path.empty()) return refuse(grammar::message(N_("no key given")));
   try {
     text_editor ed(text);
     std::optional<YAML::Node> expected_leaf = build(ed);
@@ -102,18 +104,18 @@ edit_result run_edit(std::string_view text, const key_path& path, Build&& build)
       actual = YAML::Node();
     }
     if (!same_tree(expected, actual)) {
-      r.error = "cannot edit " + join_key(path) +
-                " in place without changing something else (unusual YAML layout); edit the "
-                "file by hand";
-      return r;
+      return refuse(grammar::message(N_("cannot edit %1% in place without changing something "
+                                        "else (unusual YAML layout); edit the file by hand"),
+                                     join_key(path)));
     }
     r.changed = out != text;
     r.text = std::move(out);
   } catch (const YAML::Exception& e) {
-    r.error = "cannot read the YAML: " + e.msg +
-              (e.mark.line >= 0 ? " (line " + std::to_string(e.mark.line + 1) + ")" : "");
+    return refuse(e.mark.line >= 0 ? grammar::message(N_("cannot read the YAML: %1% (line %2%)"),
+                                                      e.msg, e.mark.line + 1)
+                                   : grammar::message(N_("cannot read the YAML: %1%"), e.msg));
   } catch (const std::exception& e) {
-    r.error = std::string("cannot edit ") + join_key(path) + ": " + e.what();
+    return refuse(grammar::message(N_("cannot edit %1%: %2%"), join_key(path), e.what()));
   }
   return r;
 }

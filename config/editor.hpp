@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "net/grammar/message.hpp"
 
 namespace omsgw::config {
 
@@ -34,7 +35,8 @@ std::string join_key(const key_path& path);
 /// is the input unchanged).
 struct edit_result {
   std::string text;
-  std::string error;
+  std::string error;     ///< English; empty when the edit worked
+  grammar::message why;  ///< the same, for translation (the CLI)
   bool changed = false;  ///< false when the text already had the value
   bool ok() const { return error.empty(); }
 };

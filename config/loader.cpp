@@ -33,8 +33,8 @@ namespace {
 using namespace detail;
 
 constexpr const char* k_no_mapping_message =
-    "the file holds no settings (empty, blank, comments only, '---' or null): refused, so a "
-    "truncated file cannot widen the policy to the defaults; write {} for all defaults";
+    N_("the file holds no settings (empty, blank, comments only, '---' or null): refused, so a "
+       "truncated file cannot widen the policy to the defaults; write {} for all defaults");
 
 /// The public listener and the admin endpoint cannot share a port on overlapping
 /// addresses: the second bind would fail at start-up, far from the cause.
@@ -50,8 +50,8 @@ void check_listen_admin_overlap(checker& c, const gateway_config& cfg) {
   if (!at) at = c.seen("admin.address");
   if (!at) at = c.seen("listen.address");
   c.fail(at ? *at : where{"admin.port", YAML::Mark::null_mark()},
-         "admin endpoint and listener both use port " + std::to_string(cfg.admin.port) +
-             " on overlapping addresses");
+         message(N_("admin endpoint and listener both use port %1% on overlapping addresses"),
+                 cfg.admin.port));
 }
 
 // The schema: SPEC.md "Configuration (YAML)", key for key, one reader per section.
@@ -66,7 +66,7 @@ value_reader listen_section(checker& c, listen_config& l) {
 value_reader admin_section(checker& c, admin_config& a) {
   return section(c, {{"address", ip_into(c, a.address)},
                      {"port", integer_into(c, a.port, 1, k_max_port)},
-                     {"token_file", text_into(c, a.token_file, "a file path")}});
+                     {"token_file", text_into(c, a.token_file, N_("a file path"))}});
 }
 
 value_reader tls_section(checker& c, tls_config& t) {
@@ -83,19 +83,19 @@ value_reader relay_section(checker& c, relay_proxy_config& r) {
   return section(
       c, {{"address", relay_address_into(c, r.address)},
           {"fallback",
-           string_set_into(c, r.fallback, "a relay URL http(s)://HOST:PORT", relay_url())},
-          {"username", text_into(c, r.username, "a string")},
-          {"password_file", text_into(c, r.password_file, "a file path")},
+           string_set_into(c, r.fallback, N_("a relay URL http(s)://HOST:PORT"), relay_url())},
+          {"username", text_into(c, r.username, N_("a string"))},
+          {"password_file", text_into(c, r.password_file, N_("a file path"))},
           {"auth", choice_into(c, r.auth,
                                {{"auto", relay_auth::auto_},
                                 {"basic", relay_auth::basic},
                                 {"digest", relay_auth::digest},
                                 {"ntlm", relay_auth::ntlm},
                                 {"negotiate", relay_auth::negotiate}})},
-          {"keytab", text_into(c, r.keytab, "a file path")},
-          {"ca_file", text_into(c, r.ca_file, "a file path")},
+          {"keytab", text_into(c, r.keytab, N_("a file path"))},
+          {"ca_file", text_into(c, r.ca_file, N_("a file path"))},
           {"bypass",
-           string_set_into(c, r.bypass, "a host name or *.suffix pattern", host_pattern())}});
+           string_set_into(c, r.bypass, N_("a host name or *.suffix pattern"), host_pattern())}});
 }
 
 value_reader limits_section(checker& c, limits_config& lim) {
@@ -111,15 +111,15 @@ value_reader limits_section(checker& c, limits_config& lim) {
 }
 
 value_reader log_section(checker& c, log_config& l) {
-  return section(c, {{"format", choice_into(c, l.format,
-                                            {{"text", log_format::text},
-                                             {"json", log_format::json}})},
-                     {"level", choice_into<std::string>(c, l.level,
-                                                        {{"trace", "trace"},
-                                                         {"debug", "debug"},
-                                                         {"info", "info"},
-                                                         {"warn", "warn"},
-                                                         {"error", "error"}})}});
+  return section(
+      c, {{"format",
+           choice_into(c, l.format, {{"text", log_format::text}, {"json", log_format::json}})},
+          {"level", choice_into<std::string>(c, l.level,
+                                             {{"trace", "trace"},
+                                              {"debug", "debug"},
+                                              {"info", "info"},
+                                              {"warn", "warn"},
+                                              {"error", "error"}})}});
 }
 
 void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
@@ -131,25 +131,26 @@ void read_root(checker& c, const YAML::Node& root, gateway_config& cfg) {
           {"allowed_ports", ports_into(c, cfg.allowed_ports)},
           {"mode", choice_into(c, cfg.mode,
                                {{"enforce", run_mode::enforce}, {"report", run_mode::report}})},
-          {"allowed_hosts", string_set_into(c, cfg.allowed_hosts, "a host name or *.suffix pattern",
-                                            host_pattern())},
+          {"allowed_hosts", string_set_into(c, cfg.allowed_hosts,
+                                            N_("a host name or *.suffix pattern"), host_pattern())},
           {"workspaces", workspaces_into(c, cfg.workspaces)},
           {"automation_regions",
-           string_set_into(c, cfg.automation_regions, "a region name", automation_region())},
+           string_set_into(c, cfg.automation_regions, N_("a region name"), automation_region())},
           {"allowed_client_certificates",
-           string_set_into(c, cfg.allowed_client_certificates, "a certificate subject",
+           string_set_into(c, cfg.allowed_client_certificates, N_("a certificate subject"),
                            certificate_subject())},
           {"tls", tls_section(c, cfg.tls)},
           {"relay_proxy", relay_section(c, cfg.relay_proxy)},
-          {"clients",
-           section(c, {{"allow", string_set_into(c, cfg.clients.allow, "a CIDR", client_cidr())}})},
+          {"clients", section(c, {{"allow", string_set_into(c, cfg.clients.allow, N_("a CIDR"),
+                                                            client_cidr())}})},
           {"upstream", section(c, {{"resolve", resolve_into(c, cfg.upstream.resolve)},
                                    {"allow_private", bool_into(c, cfg.upstream.allow_private)}})},
           {"limits", limits_section(c, cfg.limits)},
           {"log", log_section(c, cfg.log)},
-          {"perfmon", section(c, {{"csv_file", text_into(c, cfg.perfmon.csv_file, "a file path")},
-                                  {"interval_s", integer_into(c, cfg.perfmon.interval_s, 1,
-                                                              k_max_perfmon_interval_s)}})},
+          {"perfmon",
+           section(c, {{"csv_file", text_into(c, cfg.perfmon.csv_file, N_("a file path"))},
+                       {"interval_s",
+                        integer_into(c, cfg.perfmon.interval_s, 1, k_max_perfmon_interval_s)}})},
       });
 }
 
@@ -204,15 +205,15 @@ std::optional<config_error> check_documents(const std::string& yaml_text) {
   const auto at = static_cast<std::size_t>(second.start.pos);
   // The stuck parser: a "document" that starts where the first one did, or at a ','.
   if (second.start.pos == first.start.pos || (at < yaml_text.size() && yaml_text[at] == ',')) {
-    const std::string what = at < yaml_text.size()
-                                 ? "unexpected '" + std::string(1, yaml_text[at]) + "'"
-                                 : "unexpected end of input";
-    return config_error{"", second.start.line + 1, second.start.column + 1,
-                        "YAML syntax error: " + what};
+    const message what = at < yaml_text.size()
+                             ? message(N_("unexpected '%1%'"), std::string(1, yaml_text[at]))
+                             : message(N_("unexpected end of input"));
+    return make_error("", second.start.line + 1, second.start.column + 1,
+                      message(N_("YAML syntax error: %1%"), what));
   }
   const YAML::Mark m = second.has_node ? second.first_node : second.start;
-  return config_error{"", m.line + 1, m.column + 1,
-                      "expected a single YAML document, found a second one"};
+  return make_error("", m.line + 1, m.column + 1,
+                    message(N_("expected a single YAML document, found a second one")));
 }
 
 load_result parse_or_throw(const std::string& yaml_text) {
@@ -224,20 +225,21 @@ load_result parse_or_throw(const std::string& yaml_text) {
     // yaml-cpp marks are 0-based; a null mark (-1) means "unknown". Its message for
     // too-deep nesting is a bare "bad file", hence the rewording.
     const bool too_deep = dynamic_cast<const YAML::DeepRecursion*>(&e) != nullptr;
-    return failure(
-        {{"", e.mark.line >= 0 ? e.mark.line + 1 : 0, e.mark.column >= 0 ? e.mark.column + 1 : 0,
-          too_deep ? "YAML nesting is too deep" : "YAML syntax error: " + e.msg}});
+    return failure({make_error("", e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                               e.mark.column >= 0 ? e.mark.column + 1 : 0,
+                               too_deep ? message(N_("YAML nesting is too deep"))
+                                        : message(N_("YAML syntax error: %1%"), e.msg))});
   }
   gateway_config cfg;
   if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
     // SPEC.md "Configuration": a truncated file must never widen the policy to the
     // defaults; "{}" is how a file says "all defaults".
-    return failure({{"", 1, 1, k_no_mapping_message}});
+    return failure({make_error("", 1, 1, message(k_no_mapping_message))});
   }
   checker c;
   if (!docs[0].IsMap()) {
     c.fail({"", docs[0].Mark()},
-           "expected a map of settings at the top level, got " + describe(docs[0]));
+           message(N_("expected a map of settings at the top level, got %1%"), describe(docs[0])));
   } else {
     read_root(c, docs[0], cfg);
     check_listen_admin_overlap(c, cfg);
@@ -295,7 +297,13 @@ std::string to_string(unverifiable_cert_action a) {
   return a == unverifiable_cert_action::reject ? "reject" : "allow";
 }
 
-std::string format_error(const std::string& source_name, const config_error& e) {
+config_error make_error(std::string key, int line, int column, grammar::message text) {
+  std::string english = text.str();
+  return config_error{std::move(key), line, column, std::move(english), std::move(text)};
+}
+
+std::string format_error(const std::string& source_name, const config_error& e,
+                         grammar::message::translator tr) {
   std::string out = source_name;
   if (e.line > 0) {
     out += ":" + std::to_string(e.line);
@@ -303,7 +311,7 @@ std::string format_error(const std::string& source_name, const config_error& e) 
   }
   out += ": ";
   if (!e.key.empty()) out += e.key + ": ";
-  out += e.message;
+  out += tr && !e.text.empty() ? e.text.str(tr) : e.message;
   return out;
 }
 
@@ -311,9 +319,9 @@ load_result parse_config(const std::string& yaml_text) {
   try {
     return parse_or_throw(yaml_text);
   } catch (const std::exception& e) {
-    return failure({{"", 0, 0, std::string("cannot load configuration: ") + e.what()}});
+    return failure({make_error("", 0, 0, message(N_("cannot load configuration: %1%"), e.what()))});
   } catch (...) {
-    return failure({{"", 0, 0, "cannot load configuration: unknown error"}});
+    return failure({make_error("", 0, 0, message(N_("cannot load configuration: unknown error")))});
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "net/grammar/message.hpp"
 
 namespace omsgw::config {
 
@@ -16,11 +17,19 @@ struct config_error {
   std::string key;      ///< dotted path, e.g. "listen.port" or "allowed_hosts[2]"
   int line = 0;         ///< 1-based; 0 when unknown (e.g. file unreadable)
   int column = 0;       ///< 1-based; 0 when unknown
-  std::string message;  ///< e.g. "expected an integer in 1..65535, got 'text'"
+  std::string message;  ///< English, e.g. "expected an integer in 1..65535, got 'text'"
+  /// The same message for translation (the CLI); empty where only the English exists
+  /// (an operating-system error text, say).
+  grammar::message text;
 };
 
+/// An error whose English `message` is `text` rendered.
+config_error make_error(std::string key, int line, int column, grammar::message text);
+
 /// "FILE:LINE:COL: KEY: MESSAGE" -- the format check-config prints and event 401 logs.
-std::string format_error(const std::string& source_name, const config_error& e);
+/// With a translator (the CLI), MESSAGE is translated; the prefix never is.
+std::string format_error(const std::string& source_name, const config_error& e,
+                         grammar::message::translator tr = nullptr);
 
 /// The result of a load: either a config, or at least one error.
 struct load_result {

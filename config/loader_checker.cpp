@@ -14,28 +14,29 @@ std::string child(const std::string& path, std::string_view key) {
 
 bool is_quoted(const YAML::Node& n) { return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str"; }
 
-std::string describe(const YAML::Node& n) {
+message describe(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Null:
-      return "an empty value";
+      return message(N_("an empty value"));
     case YAML::NodeType::Sequence:
-      return "a list";
+      return message(N_("a list"));
     case YAML::NodeType::Map:
-      return "a map";
+      return message(N_("a map"));
     case YAML::NodeType::Scalar: {
       std::string text = n.Scalar();
       if (text.size() > 60) text = text.substr(0, 57) + "...";
-      return is_quoted(n) ? "the quoted string \"" + text + "\"" : "'" + text + "'";
+      return is_quoted(n) ? message(N_("the quoted string \"%1%\""), text)
+                          : message::verbatim("'" + text + "'");
     }
     case YAML::NodeType::Undefined:
       break;
   }
-  return "nothing";
+  return message(N_("nothing"));
 }
 
-void checker::fail(const where& at, std::string message) {
-  errors_.push_back({at.key, at.mark.line >= 0 ? at.mark.line + 1 : 0,
-                     at.mark.column >= 0 ? at.mark.column + 1 : 0, std::move(message)});
+void checker::fail(const where& at, message why) {
+  errors_.push_back(make_error(at.key, at.mark.line >= 0 ? at.mark.line + 1 : 0,
+                               at.mark.column >= 0 ? at.mark.column + 1 : 0, std::move(why)));
 }
 
 std::optional<where> checker::seen(const std::string& key) const {
@@ -50,7 +51,7 @@ void checker::each_entry(
                              const YAML::Node& value, const where& vat)>& fn) {
   if (n.IsNull() && null_is_empty) return;
   if (!n.IsMap()) {
-    fail(at, "expected a map, got " + describe(n));
+    fail(at, message(N_("expected a map, got %1%"), describe(n)));
     return;
   }
   std::map<std::string, int> first_line;
@@ -59,14 +60,13 @@ void checker::each_entry(
     const YAML::Node k = it->first;
     const YAML::Node v = it->second;
     if (!k.IsScalar()) {
-      fail({at.key, k.Mark()}, "expected a key name, got " + describe(k));
+      fail({at.key, k.Mark()}, message(N_("expected a key name, got %1%"), describe(k)));
       continue;
     }
     const std::string& name = k.Scalar();
     const where kat{child(at.key, name), k.Mark()};
     if (const auto [pos, fresh] = first_line.emplace(name, k.Mark().line + 1); !fresh) {
-      fail(kat,
-           "duplicate key '" + name + "' (first set at line " + std::to_string(pos->second) + ")");
+      fail(kat, message(N_("duplicate key '%1%' (first set at line %2%)"), name, pos->second));
       continue;
     }
     // An empty value's own mark points at the next token; the key is clearer.
@@ -89,18 +89,20 @@ void checker::walk_map(const YAML::Node& n, const where& at, const std::vector<k
         }
         std::vector<std::string_view> names;
         for (const key_rule& r : rules) names.push_back(r.name);
-        std::string msg = "unknown key '" + name + "'";
-        std::string hint = did_you_mean(name, names);
-        if (hint.empty() && names.size() <= 8) hint = "; expected one of " + join(names, ", ");
-        fail({vat.key, k.Mark()}, msg + hint);
+        message hint = did_you_mean(name, names);
+        if (hint.empty() && names.size() <= 8) {
+          hint = message(N_("; expected one of %1%"), join(names, ", "));
+        }
+        fail({vat.key, k.Mark()}, message(N_("unknown key '%1%'%2%"), name, hint));
       });
 }
 
 bool checker::walk_list(const YAML::Node& n, const where& at,
                         const std::function<void(const YAML::Node&, const where&)>& item) {
   if (!n.IsSequence()) {
-    fail(at, "expected a list, got " + describe(n) +
-                 (n.IsNull() ? " (write [] for an empty list)" : ""));
+    fail(at, n.IsNull()
+                 ? message(N_("expected a list, got %1% (write [] for an empty list)"), describe(n))
+                 : message(N_("expected a list, got %1%"), describe(n)));
     return false;
   }
   std::size_t i = 0;
@@ -115,8 +117,7 @@ std::optional<std::uint32_t> checker::integer(const YAML::Node& n, const where& 
   if (n.IsScalar() && !is_quoted(n)) {
     if (const auto v = parse_decimal(n.Scalar(), hi); v && *v >= lo) return v;
   }
-  fail(at, "expected an integer in " + std::to_string(lo) + ".." + std::to_string(hi) + ", got " +
-               describe(n));
+  fail(at, message(N_("expected an integer in %1%..%2%, got %3%"), lo, hi, describe(n)));
   return std::nullopt;
 }
 
@@ -125,15 +126,15 @@ std::optional<bool> checker::boolean(const YAML::Node& n, const where& at) {
     if (n.Scalar() == "true") return true;
     if (n.Scalar() == "false") return false;
   }
-  fail(at, "expected true or false, got " + describe(n));
+  fail(at, message(N_("expected true or false, got %1%"), describe(n)));
   return std::nullopt;
 }
 
-std::optional<std::string> checker::text(const YAML::Node& n, const where& at,
-                                         std::string_view what, bool empty_ok) {
+std::optional<std::string> checker::text(const YAML::Node& n, const where& at, const char* what,
+                                         bool empty_ok) {
   if (n.IsNull() && empty_ok) return std::string();
   if (n.IsScalar()) return n.Scalar();
-  fail(at, "expected " + std::string(what) + ", got " + describe(n));
+  fail(at, message(N_("expected %1%, got %2%"), message(what), describe(n)));
   return std::nullopt;
 }
 

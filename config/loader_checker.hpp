@@ -42,13 +42,13 @@ std::string child(const std::string& path, std::string_view key);
 bool is_quoted(const YAML::Node& n);
 
 /// How an error message names a value: "a list", "'text'", "the quoted string \"1\"".
-std::string describe(const YAML::Node& n);
+message describe(const YAML::Node& n);
 
 /// Collects located errors while the readers walk the document.
 class checker {
  public:
   /// Records `message` for the value at `at` (yaml-cpp's 0-based marks made 1-based).
-  void fail(const where& at, std::string message);
+  void fail(const where& at, message why);
 
   /// Position of a key the walk has seen, for checks that span several keys.
   std::optional<where> seen(const std::string& key) const;
@@ -75,7 +75,8 @@ class checker {
   std::optional<bool> boolean(const YAML::Node& n, const where& at);
 
   /// A scalar as text. An empty value is "" when empty_ok, else an error.
-  std::optional<std::string> text(const YAML::Node& n, const where& at, std::string_view what,
+  /// `what` names the expected value ("a file path", marked with N_).
+  std::optional<std::string> text(const YAML::Node& n, const where& at, const char* what,
                                   bool empty_ok);
 
   /// A scalar that is exactly one of the names in `choices`; its value.
@@ -89,8 +90,8 @@ class checker {
         if (c.first == n.Scalar()) return c.second;
       }
     }
-    fail(at, "expected one of " + join(names, "|") + ", got " + describe(n) +
-                 (n.IsScalar() ? did_you_mean(n.Scalar(), names) : ""));
+    fail(at, message(N_("expected one of %1%, got %2%%3%"), join(names, "|"), describe(n),
+                     n.IsScalar() ? did_you_mean(n.Scalar(), names) : message()));
     return std::nullopt;
   }
 

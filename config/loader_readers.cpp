@@ -18,6 +18,11 @@ namespace {
 constexpr std::array<std::string_view, 3> k_clouds = {"AzureCloud", "AzureUSGovernment",
                                                       "AzureChinaCloud"};
 
+/// "'VALUE' REASON": a refused value from the file, quoted, and why.
+message quoted(const std::string& value, message why) {
+  return message(N_("'%1%' %2%"), value, std::move(why));
+}
+
 }  // namespace
 
 value_reader section(checker& c, std::vector<key_rule> rules) {
@@ -32,7 +37,7 @@ value_reader bool_into(checker& c, bool& field) {
   };
 }
 
-value_reader text_into(checker& c, std::string& field, std::string_view what) {
+value_reader text_into(checker& c, std::string& field, const char* what) {
   return [&c, &field, what](const YAML::Node& v, const where& at) {
     if (auto x = c.text(v, at, what, true)) field = std::move(*x);
   };
@@ -40,16 +45,17 @@ value_reader text_into(checker& c, std::string& field, std::string_view what) {
 
 value_reader ip_into(checker& c, std::string& field) {
   return [&c, &field](const YAML::Node& v, const where& at) {
-    const auto s = c.text(v, at, "an IP address", false);
+    const auto s = c.text(v, at, N_("an IP address"), false);
     if (s && !grammar::parse_ip(*s)) {
-      c.fail(at, "expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got " + describe(v));
+      c.fail(at, message(N_("expected an IPv4 or IPv6 address such as 0.0.0.0 or ::, got %1%"),
+                         describe(v)));
     } else if (s) {
       field = *s;
     }
   };
 }
 
-value_reader string_set_into(checker& c, std::vector<std::string>& field, std::string_view what,
+value_reader string_set_into(checker& c, std::vector<std::string>& field, const char* what,
                              normaliser norm) {
   return [&c, &field, what, norm = std::move(norm)](const YAML::Node& n, const where& at) {
     std::vector<std::string> items;
@@ -57,8 +63,8 @@ value_reader string_set_into(checker& c, std::vector<std::string>& field, std::s
       const auto s = c.text(v, a, what, false);
       if (!s) return;
       std::string value;
-      if (const std::string why = norm(*s, value); !why.empty()) {
-        c.fail(a, s->empty() ? why : "'" + *s + "' " + why);
+      if (const message why = norm(*s, value); !why.empty()) {
+        c.fail(a, s->empty() ? why : quoted(*s, why));
       } else if (std::find(items.begin(), items.end(), value) == items.end()) {
         items.push_back(std::move(value));
       }
@@ -70,24 +76,24 @@ value_reader string_set_into(checker& c, std::vector<std::string>& field, std::s
 normaliser host_pattern() {
   return [](const std::string& s, std::string& out) {
     auto pattern = grammar::normalize_host_pattern(s);
-    if (!pattern) return pattern.error();
+    if (!pattern) return pattern.reason();
     out = std::move(*pattern);
-    return std::string();
+    return message();
   };
 }
 
 normaliser relay_url() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
-    if (out.empty()) return std::string("is empty");
-    return grammar::parse_relay_url(out).error();
+    if (out.empty()) return message(N_("is empty"));
+    return grammar::parse_relay_url(out).reason();
   };
 }
 
 normaliser client_cidr() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
-    return grammar::parse_cidr(out).error();
+    return grammar::parse_cidr(out).reason();
   };
 }
 
@@ -95,11 +101,11 @@ value_reader cidrs_into(checker& c, std::vector<grammar::cidr>& field) {
   return [&c, &field](const YAML::Node& n, const where& at) {
     std::vector<grammar::cidr> items;
     const bool ok = c.walk_list(n, at, [&](const YAML::Node& v, const where& a) {
-      const auto s = c.text(v, a, "a CIDR", false);
+      const auto s = c.text(v, a, N_("a CIDR"), false);
       if (!s) return;
       const auto parsed = grammar::parse_cidr(trim(*s));
       if (!parsed) {
-        c.fail(a, "'" + *s + "' " + parsed.error());
+        c.fail(a, quoted(*s, parsed.reason()));
       } else if (std::find(items.begin(), items.end(), *parsed) == items.end()) {
         items.push_back(*parsed);
       }
@@ -112,28 +118,28 @@ normaliser automation_region() {
   return [](const std::string& s, std::string& out) {
     if (const auto key = automation_region_key(s)) {
       out = *key;
-      return std::string();
+      return message();
     }
     const std::vector<std::string_view> known(k_automation_regions.begin(),
                                               k_automation_regions.end());
-    std::string hint = did_you_mean(automation_region_key_form(s), known);
-    if (hint.empty()) hint = "; known regions: " + join(known, ", ");
-    return "is not a known Azure Automation region" + hint;
+    message hint = did_you_mean(automation_region_key_form(s), known);
+    if (hint.empty()) hint = message(N_("; known regions: %1%"), join(known, ", "));
+    return message(N_("is not a known Azure Automation region%1%"), hint);
   };
 }
 
 normaliser certificate_subject() {
   return [](const std::string& s, std::string& out) {
     out = std::string(trim(s));
-    if (out.empty()) return std::string("must not be empty");
+    if (out.empty()) return message(N_("must not be empty"));
     // Kept as written (the CLI lists it so), but it must read as a subject: an entry
     // that matches no certificate would refuse every agent.
     if (canonical_subject(out).empty()) {
-      return std::string(
-          "is not a certificate subject: write CN=<name> (matches that common name) or a "
-          "whole subject such as CN=agent01,O=Contoso (README \"TLS inspection\")");
+      return message(
+          N_("is not a certificate subject: write CN=<name> (matches that common name) or a "
+             "whole subject such as CN=agent01,O=Contoso (README \"TLS inspection\")"));
     }
-    return std::string();
+    return message();
   };
 }
 
@@ -146,7 +152,7 @@ value_reader ports_into(checker& c, std::vector<std::uint16_t>& field) {
         ports.push_back(static_cast<std::uint16_t>(*p));
       }
     });
-    if (ok && n.size() == 0) c.fail(at, "must list at least one port, e.g. [443]");
+    if (ok && n.size() == 0) c.fail(at, message(N_("must list at least one port, e.g. [443]")));
     if (ok) field = std::move(ports);
   };
 }
@@ -166,22 +172,21 @@ value_reader tls_version_into(checker& c, tls_version& field) {
         return;
       }
     }
-    std::string msg = R"(expected one of "1.0"|"1.1"|"1.2"|"1.3", got )" + describe(v);
-    if (v.IsScalar() && lower(v.Scalar()).rfind("ssl", 0) == 0) {
-      msg += "; SSL 2/3 are always rejected";
-    }
-    c.fail(at, msg);
+    const bool ssl = v.IsScalar() && lower(v.Scalar()).rfind("ssl", 0) == 0;
+    c.fail(at,
+           message(N_("expected one of %1%, got %2%%3%"), R"("1.0"|"1.1"|"1.2"|"1.3")", describe(v),
+                   ssl ? message(N_("; SSL 2/3 are always rejected")) : message()));
   };
 }
 
 value_reader relay_address_into(checker& c, std::string& field) {
   return [&c, &field](const YAML::Node& v, const where& at) {
-    const auto s = c.text(v, at, R"(http(s)://HOST:PORT or "")", true);
+    const auto s = c.text(v, at, N_("http(s)://HOST:PORT or \"\""), true);
     if (!s) return;
     if (s->empty()) {
       field.clear();
     } else if (const auto url = grammar::parse_relay_url(*s); !url) {
-      c.fail(at, "'" + *s + "' " + url.error());
+      c.fail(at, quoted(*s, url.reason()));
     } else {
       field = *s;
     }
@@ -196,24 +201,25 @@ value_reader resolve_into(checker& c, std::map<std::string, std::string>& field)
         [&](const std::string& host, const YAML::Node& k, const YAML::Node& ip, const where& vat) {
           const std::string key = at.key + "[" + host + "]";
           std::string name;
-          std::string why;
+          message why;
           const auto normalised = grammar::normalize_host(host);
           if (grammar::is_wildcard(host)) {
-            why = "must be an exact host name, not a wildcard";
+            why = message(N_("must be an exact host name, not a wildcard"));
           } else if (!normalised) {
-            why = normalised.error();
+            why = normalised.reason();
           } else {
             name = *normalised;
             if (grammar::is_ip_literal(name)) {
-              why = "is an IP address; expected a host name";
+              why = message(N_("is an IP address; expected a host name"));
             } else if (resolve.count(name)) {
-              why = "is listed twice (host names are compared in lower case)";
+              why = message(N_("is listed twice (host names are compared in lower case)"));
             }
           }
-          if (!why.empty()) c.fail({key, k.Mark()}, "'" + host + "' " + why);
-          const auto addr = c.text(ip, {key, vat.mark}, "an IP address", false);
+          if (!why.empty()) c.fail({key, k.Mark()}, quoted(host, why));
+          const auto addr = c.text(ip, {key, vat.mark}, N_("an IP address"), false);
           if (addr && !grammar::parse_ip(*addr)) {
-            c.fail({key, vat.mark}, "expected an IPv4 or IPv6 address, got " + describe(ip));
+            c.fail({key, vat.mark},
+                   message(N_("expected an IPv4 or IPv6 address, got %1%"), describe(ip)));
           } else if (addr && why.empty()) {
             resolve.emplace(name, *addr);
           }
@@ -231,30 +237,33 @@ value_reader workspaces_into(checker& c, std::vector<workspace>& field) {
       bool has_id = false;
       const value_reader id = [&](const YAML::Node& v, const where& a) {
         has_id = true;
-        const auto s = c.text(v, a, "a workspace GUID", false);
+        const auto s = c.text(v, a, N_("a workspace GUID"), false);
         const auto guid = s ? normalise_guid(*s) : std::nullopt;
         if (s && !guid) {
-          c.fail(a, "expected a GUID such as 01234567-89ab-cdef-0123-456789abcdef, got " +
-                        describe(v));
+          c.fail(a, message(N_("expected a GUID such as 01234567-89ab-cdef-0123-456789abcdef, "
+                               "got %1%"),
+                            describe(v)));
         }
         valid = valid && guid;
         if (guid) ws.id = *guid;
       };
       const value_reader cloud = [&](const YAML::Node& v, const where& a) {
-        const auto s = c.text(v, a, "a cloud name", false);
+        const auto s = c.text(v, a, N_("a cloud name"), false);
         const auto it = std::find_if(k_clouds.begin(), k_clouds.end(), [&](std::string_view x) {
           return s && lower(*s) == lower(x);
         });
         if (s && it == k_clouds.end()) {
           const std::vector<std::string_view> names(k_clouds.begin(), k_clouds.end());
-          c.fail(a, "expected one of " + join(names, "|") + ", got " + describe(v));
+          c.fail(a, message(N_("expected one of %1%, got %2%%3%"), join(names, "|"), describe(v),
+                            message()));
         }
         valid = valid && it != k_clouds.end();
         if (it != k_clouds.end()) ws.cloud = std::string(*it);
       };
       c.walk_map(item, iat, {{"id", id}, {"cloud", cloud}}, false);
       if (item.IsMap() && !has_id) {
-        c.fail({child(iat.key, "id"), iat.mark}, "is required: every workspace needs its GUID");
+        c.fail({child(iat.key, "id"), iat.mark},
+               message(N_("is required: every workspace needs its GUID")));
         valid = false;
       }
       if (!valid) return;
@@ -263,7 +272,7 @@ value_reader workspaces_into(checker& c, std::vector<workspace>& field) {
       if (same == items.end()) {
         items.push_back(ws);
       } else if (same->cloud != ws.cloud) {
-        c.fail(iat, "workspace " + ws.id + " is listed twice with different clouds");
+        c.fail(iat, message(N_("workspace %1% is listed twice with different clouds"), ws.id));
       }
     });
     if (ok) field = std::move(items);

@@ -32,7 +32,7 @@ value_reader integer_into(checker& c, T& field, std::uint32_t lo, std::uint32_t 
 value_reader bool_into(checker& c, bool& field);
 
 /// Free text where an empty value means "" (paths, user names).
-value_reader text_into(checker& c, std::string& field, std::string_view what);
+value_reader text_into(checker& c, std::string& field, const char* what);
 
 /// One of the names in `choices`, stored as its value.
 template <class E>
@@ -46,11 +46,11 @@ value_reader choice_into(checker& c, E& field,
 /// An IPv4 or IPv6 address literal (listen.address, admin.address).
 value_reader ip_into(checker& c, std::string& field);
 
-/// Normalises one list item: returns "" or why the item is bad, and sets `out`.
-using normaliser = std::function<std::string(const std::string& in, std::string& out)>;
+/// Normalises one list item: returns an empty message or why the item is bad, and sets `out`.
+using normaliser = std::function<message(const std::string& in, std::string& out)>;
 
 /// A list of scalars, each normalised by `norm`, de-duplicated in order.
-value_reader string_set_into(checker& c, std::vector<std::string>& field, std::string_view what,
+value_reader string_set_into(checker& c, std::vector<std::string>& field, const char* what,
                              normaliser norm);
 
 /// allowed_hosts entries: host names, IP literals and "*.suffix" patterns.

@@ -29,8 +29,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 }  // namespace
 
-std::string did_you_mean(std::string_view got, const std::vector<std::string_view>& candidates) {
-  if (got.size() > 64) return "";  // not a typo, and the distance table would be large
+message did_you_mean(std::string_view got, const std::vector<std::string_view>& candidates) {
+  if (got.size() > 64) return {};  // not a typo, and the distance table would be large
   const std::string g = lower(got);
   std::string_view best;
   std::size_t best_d = SIZE_MAX;
@@ -42,7 +42,7 @@ std::string did_you_mean(std::string_view got, const std::vector<std::string_vie
       best_d = d;
     }
   }
-  return best.empty() ? std::string() : "; did you mean '" + std::string(best) + "'?";
+  return best.empty() ? message() : message(N_("; did you mean '%1%'?"), std::string(best));
 }
 
 std::string join(const std::vector<std::string_view>& items, std::string_view sep) {

@@ -43,12 +43,21 @@ std::string octal_mode(mode_t mode) {
   return buf;
 }
 
-std::string mode_problem(const std::string& path, mode_t mode, mode_t forbidden) {
+using grammar::message;
+
+message mode_problem(const std::string& path, mode_t mode, mode_t forbidden) {
   const bool group = (forbidden & S_IRWXG) != 0;
-  return path + " has mode " + octal_mode(mode) + ": a " +
-         (group ? "password file must not be readable or writable by group or others (chmod 600 "
-                : "secret file must not be readable or writable by others (chmod 640 ") +
-         path + ")";
+  return group ? message(N_("%1% has mode %2%: a password file must not be readable or writable "
+                            "by group or others (chmod 600 %1%)"),
+                         path, octal_mode(mode))
+               : message(N_("%1% has mode %2%: a secret file must not be readable or writable by "
+                            "others (chmod 640 %1%)"),
+                         path, octal_mode(mode));
+}
+
+std::optional<named_file_error> file_error(const char* key, message why) {
+  std::string english = why.str();
+  return named_file_error{key, std::move(english), std::move(why)};
 }
 
 }  // namespace
@@ -58,14 +67,15 @@ void wipe(std::string& s) {
   s.clear();
 }
 
-std::string read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
-                              std::string& content) {
+message read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+                          std::string& content) {
   content.clear();
   fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
-  if (f.fd < 0) return path + ": cannot open: " + std::strerror(errno);
+  if (f.fd < 0) return message(N_("%1%: cannot open: %2%"), path, std::strerror(errno));
   struct stat st {};
-  if (::fstat(f.fd, &st) != 0) return path + ": cannot stat: " + std::strerror(errno);
-  if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
+  if (::fstat(f.fd, &st) != 0)
+    return message(N_("%1%: cannot stat: %2%"), path, std::strerror(errno));
+  if (!S_ISREG(st.st_mode)) return message(N_("%1% is not a regular file"), path);
   if ((st.st_mode & forbidden) != 0) return mode_problem(path, st.st_mode, forbidden);
   char buf[512];
   for (;;) {
@@ -73,15 +83,15 @@ std::string read_private_file(const std::string& path, mode_t forbidden, std::si
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       wipe(content);
-      return path + ": cannot read: " + std::strerror(errno);
+      return message(N_("%1%: cannot read: %2%"), path, std::strerror(errno));
     }
     if (n == 0) break;
     content.append(buf, static_cast<std::size_t>(n));
     OPENSSL_cleanse(buf, sizeof buf);
     if (content.size() > max_bytes) {
       wipe(content);
-      return path + " is larger than " + std::to_string(max_bytes) +
-             " bytes: it must hold the secret on one line";
+      return message(N_("%1% is larger than %2% bytes: it must hold the secret on one line"), path,
+                     max_bytes);
     }
   }
   return {};
@@ -90,41 +100,43 @@ std::string read_private_file(const std::string& path, mode_t forbidden, std::si
 std::optional<named_file_error> read_relay_password(const relay_proxy_config& cfg,
                                                     std::string& password) {
   password.clear();
-  const auto fail = [](const char* key, std::string message) {
-    return std::optional<named_file_error>(named_file_error{key, std::move(message)});
-  };
   if (cfg.address.empty()) return std::nullopt;  // direct: username and password_file unused
   if (cfg.username.empty() && cfg.password_file.empty()) return std::nullopt;
   // Negotiate may name its principal with no password: the keytab or the credential
   // cache holds the key.
   if (cfg.auth == relay_auth::negotiate && cfg.password_file.empty()) return std::nullopt;
   if (cfg.username.empty()) {
-    return fail("relay_proxy.username", "is required when relay_proxy.password_file is set");
+    return file_error("relay_proxy.username",
+                      message(N_("is required when relay_proxy.password_file is set")));
   }
   // RFC 7617 2: the user-id cannot contain a colon; control characters are not allowed.
   if (cfg.username.find(':') != std::string::npos || has_control_octet(cfg.username)) {
-    return fail("relay_proxy.username", "must not contain ':' or control characters");
+    return file_error("relay_proxy.username",
+                      message(N_("must not contain ':' or control characters")));
   }
   if (cfg.password_file.empty()) {
-    return fail("relay_proxy.password_file", "is required when relay_proxy.username is set");
+    return file_error("relay_proxy.password_file",
+                      message(N_("is required when relay_proxy.username is set")));
   }
   const std::string& path = cfg.password_file;
   std::string content;
   if (auto why = read_private_file(path, S_IRWXG | S_IRWXO, max_password_file, content);
       !why.empty()) {
-    return fail("relay_proxy.password_file", std::move(why));
+    return file_error("relay_proxy.password_file", std::move(why));
   }
   const std::size_t eol = content.find('\n');
   password.assign(content, 0, eol);
   wipe(content);
   if (!password.empty() && password.back() == '\r') password.pop_back();
   if (password.empty()) {
-    return fail("relay_proxy.password_file",
-                path + " is empty: it must hold the password on its first line");
+    return file_error(
+        "relay_proxy.password_file",
+        message(N_("%1% is empty: it must hold the password on its first line"), path));
   }
   if (has_control_octet(password)) {
     wipe(password);
-    return fail("relay_proxy.password_file", path + ": the password contains control characters");
+    return file_error("relay_proxy.password_file",
+                      message(N_("%1%: the password contains control characters"), path));
   }
   return std::nullopt;
 }
@@ -132,9 +144,7 @@ std::optional<named_file_error> read_relay_password(const relay_proxy_config& cf
 std::optional<named_file_error> read_admin_token(const admin_config& cfg, std::string& token) {
   token.clear();
   if (cfg.token_file.empty()) return std::nullopt;
-  const auto fail = [](std::string message) {
-    return std::optional<named_file_error>(named_file_error{"admin.token_file", std::move(message)});
-  };
+  const auto fail = [](message why) { return file_error("admin.token_file", std::move(why)); };
   std::string content;
   if (auto why = read_private_file(cfg.token_file, S_IRWXO, max_token_file, content);
       !why.empty()) {
@@ -145,10 +155,13 @@ std::optional<named_file_error> read_admin_token(const admin_config& cfg, std::s
     token.assign(content, first, content.find_last_not_of(" \t\r\n") - first + 1);
   }
   wipe(content);
-  if (token.empty()) return fail(cfg.token_file + " is empty: it must hold the admin token");
+  if (token.empty()) {
+    return fail(message(N_("%1% is empty: it must hold the admin token"), cfg.token_file));
+  }
   if (has_control_octet(token) || token.find(' ') != std::string::npos) {
     wipe(token);
-    return fail(cfg.token_file + ": the token must be one word of printable characters");
+    return fail(
+        message(N_("%1%: the token must be one word of printable characters"), cfg.token_file));
   }
   return std::nullopt;
 }

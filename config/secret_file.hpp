@@ -6,11 +6,13 @@
 /// wiped (OPENSSL_cleanse) once used. Blocking file I/O: start-up, the detached config
 /// reloader and the CLI only.
 
-#include <optional>
-#include <string>
 #include <sys/types.h>
 
+#include <optional>
+#include <string>
+
 #include "config/config.hpp"
+#include "net/grammar/message.hpp"
 
 namespace omsgw::config {
 
@@ -19,15 +21,16 @@ void wipe(std::string& s);
 
 /// Reads a secret file into `content`: it must be a regular file of at most `max_bytes`
 /// with none of the `forbidden` mode bits (checked on the opened descriptor, so the
-/// file checked is the file read). Returns "" or why not (names the file and its mode,
-/// never the content).
-std::string read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
-                              std::string& content);
+/// file checked is the file read). Returns why not (names the file and its mode,
+/// never the content); empty when the file was read.
+grammar::message read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+                                   std::string& content);
 
 /// A problem with a file the configuration names.
 struct named_file_error {
-  std::string key;      ///< "relay_proxy.password_file"
-  std::string message;  ///< names files and modes, never the secret
+  std::string key;        ///< "relay_proxy.password_file"
+  std::string message;    ///< English; names files and modes, never the secret
+  grammar::message text;  ///< the same, for translation (check-config in the CLI)
 };
 
 /// The relay password: with relay_proxy.address set and credentials configured, the

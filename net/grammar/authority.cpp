@@ -28,26 +28,28 @@ parsed<authority> parse_authority(std::string_view text) {
   std::size_t colon = 0;
   if (!text.empty() && text.front() == '[') {
     const auto close = text.find(']');
-    if (close == std::string_view::npos) return result::failure("has an unclosed '[' in the host");
+    if (close == std::string_view::npos)
+      return result::failure(message(N_("has an unclosed '[' in the host")));
     colon = close + 1;
     if (colon >= text.size() || text[colon] != ':') {
-      return result::failure("needs a port, as in [2001:db8::1]:3128");
+      return result::failure(message(N_("needs a port, as in [2001:db8::1]:3128")));
     }
   } else {
     colon = text.find(':');
     if (colon == std::string_view::npos) {
-      return result::failure("needs a port, as in proxy.example.com:3128");
+      return result::failure(message(N_("needs a port, as in proxy.example.com:3128")));
     }
     if (text.find(':', colon + 1) != std::string_view::npos) {
-      return result::failure("has an IPv6 host not written in brackets, as in [2001:db8::1]:3128");
+      return result::failure(
+          message(N_("has an IPv6 host not written in brackets, as in [2001:db8::1]:3128")));
     }
   }
   authority a;
   if (!parse_port(text.substr(colon + 1), a.port)) {
-    return result::failure("has an invalid port: expected 1..65535");
+    return result::failure(message(N_("has an invalid port: expected 1..65535")));
   }
   auto host = normalize_host(text.substr(0, colon));
-  if (!host) return result::failure("has an invalid host: it " + host.error());
+  if (!host) return result::failure(message(N_("has an invalid host: it %1%"), host.reason()));
   a.host = std::move(*host);
   return a;
 }
@@ -63,17 +65,18 @@ parsed<relay_url> parse_relay_url(std::string_view text) {
     rest = text.substr(8);
     url.tls = true;
   } else {
-    return result::failure("is not of the form http://HOST:PORT or https://HOST:PORT");
+    return result::failure(message(N_("is not of the form http://HOST:PORT or https://HOST:PORT")));
   }
   if (!rest.empty() && rest.back() == '/') rest.remove_suffix(1);
   if (rest.find('@') != std::string_view::npos) {
-    return result::failure("must not contain credentials; use relay_proxy.username and password_file");
+    return result::failure(
+        message(N_("must not contain credentials; use relay_proxy.username and password_file")));
   }
   if (rest.find_first_of("/?#") != std::string_view::npos) {
-    return result::failure("must not contain a path");
+    return result::failure(message(N_("must not contain a path")));
   }
   auto a = parse_authority(rest);
-  if (!a) return result::failure(a.error());
+  if (!a) return result::failure(a.reason());
   url.host = std::move(a->host);
   url.port = a->port;
   return url;

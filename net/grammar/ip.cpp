@@ -27,8 +27,7 @@ void clear_host_bits(std::array<unsigned char, N>& bytes, unsigned prefix) {
 }
 
 template <std::size_t N>
-bool same_prefix(std::array<unsigned char, N> a, std::array<unsigned char, N> b,
-                 unsigned prefix) {
+bool same_prefix(std::array<unsigned char, N> a, std::array<unsigned char, N> b, unsigned prefix) {
   clear_host_bits(a, prefix);
   clear_host_bits(b, prefix);
   return a == b;
@@ -72,21 +71,22 @@ parsed<ip_address> parse_ip(std::string_view text) {
   };
   if (text.empty() || text.size() > max_literal ||
       !std::all_of(text.begin(), text.end(), literal_char)) {
-    return parsed<ip_address>::failure("is not an IP address");
+    return parsed<ip_address>::failure(message(N_("is not an IP address")));
   }
   boost::system::error_code ec;
   const auto addr = boost::asio::ip::make_address(std::string(text), ec);
-  if (ec) return parsed<ip_address>::failure("is not an IP address");
+  if (ec) return parsed<ip_address>::failure(message(N_("is not an IP address")));
   return addr;
 }
 
 parsed<ip_address> parse_ip_literal(std::string_view text) {
   if (text.empty() || text.front() != '[') return parse_ip(text);
   if (text.size() < 2 || text.back() != ']') {
-    return parsed<ip_address>::failure("has an unclosed '['");
+    return parsed<ip_address>::failure(message(N_("has an unclosed '['")));
   }
   auto addr = parse_ip(text.substr(1, text.size() - 2));
-  if (!addr || !addr->is_v6()) return parsed<ip_address>::failure("is not a valid IPv6 address");
+  if (!addr || !addr->is_v6())
+    return parsed<ip_address>::failure(message(N_("is not a valid IPv6 address")));
   return addr;
 }
 
@@ -94,16 +94,17 @@ parsed<cidr> parse_cidr(std::string_view text) {
   const auto slash = text.find('/');
   const auto addr = parse_ip(text.substr(0, slash));
   if (!addr) {
-    return parsed<cidr>::failure("is not an IP address or CIDR such as 10.0.0.0/8 or ::/0");
+    return parsed<cidr>::failure(
+        message(N_("is not an IP address or CIDR such as 10.0.0.0/8 or ::/0")));
   }
   const unsigned max = addr->is_v4() ? 32 : 128;
   unsigned prefix = max;
   if (slash != std::string_view::npos) {
     const auto p = parse_decimal(text.substr(slash + 1), max);
     if (!p) {
-      return parsed<cidr>::failure("has an invalid prefix length: expected 0.." +
-                                   std::to_string(max) + " for " +
-                                   (addr->is_v4() ? "IPv4" : "IPv6"));
+      return parsed<cidr>::failure(
+          message(N_("has an invalid prefix length: expected 0..%1% for %2%"), max,
+                  addr->is_v4() ? "IPv4" : "IPv6"));
     }
     prefix = *p;
   }

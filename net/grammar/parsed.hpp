@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "net/grammar/message.hpp"
+
 namespace omsgw::grammar {
 
 template <class T>
@@ -16,13 +18,15 @@ class parsed : public std::optional<T> {
  public:
   parsed(T value) : std::optional<T>(std::move(value)) {}  // NOLINT: implicit on purpose
   /// A refusal; `why` is never empty.
-  static parsed failure(std::string why) {
+  static parsed failure(message why) {
     parsed p;
-    p.why_ = why.empty() ? std::string("is not valid") : std::move(why);
+    p.why_ = why.empty() ? message(N_("is not valid")) : std::move(why);
     return p;
   }
-  /// Why the input was refused; "" when it was accepted.
-  const std::string& error() const { return why_; }
+  /// Why the input was refused, in English; "" when it was accepted.
+  std::string error() const { return why_.str(); }
+  /// Why the input was refused, to be shown translated or in English.
+  const message& reason() const { return why_; }
 
   friend bool operator==(const parsed& a, const parsed& b) {
     return static_cast<const std::optional<T>&>(a) == static_cast<const std::optional<T>&>(b);
@@ -33,7 +37,7 @@ class parsed : public std::optional<T> {
 
  private:
   parsed() = default;
-  std::string why_;
+  message why_;
 };
 
 }  // namespace omsgw::grammar

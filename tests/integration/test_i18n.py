@@ -116,3 +116,61 @@ def test_help_and_an_error_in_each_language(loc, locpath):
         assert first != english_error.splitlines()[0], first
         assert "unknown command" not in first
         assert re.search(script, first.replace("no-such-command", "").replace("omsgw", "")), first
+
+
+BAD_CONFIG = """listen:
+  port: 70000
+allowed_hosts: ["ok.example.com", "bad host.example.com"]
+"""
+
+
+@pytest.mark.parametrize("loc", sorted(LANGUAGES))
+def test_check_config_messages_in_each_language(loc, locpath, tmp_path):
+    """check-config's messages are translated whole, nested reasons included; the
+    `FILE:LINE:COL: KEY:` prefix and the values from the file stay as they are."""
+    cfg = tmp_path / "omsgw.yaml"
+    cfg.write_text(BAD_CONFIG)
+    english = omsgw_in("C", locpath, "check-config", "--config", str(cfg))
+    local = omsgw_in(loc, locpath, "check-config", "--config", str(cfg))
+    assert english.returncode == 1 and local.returncode == 1, local.stderr
+    want = [(f"{cfg}:2:9: listen.port: ", ["70000", "65535"]),
+            (f"{cfg}:3:35: allowed_hosts[1]: ", ["'bad host.example.com'", "' '"])]
+    en_lines = english.stderr.splitlines()
+    lines = local.stderr.splitlines()
+    assert len(lines) == len(en_lines) == 3, local.stderr  # two errors and the summary
+    for (prefix, values), line, en in zip(want, lines, en_lines):
+        assert line.startswith(prefix), line
+        assert en.startswith(prefix), en
+        for v in values:
+            assert v in line, line  # placeholders filled with the file's values
+        assert not re.search(r"%\d%", line), line
+        if loc == "en_US":
+            assert line == en
+        else:
+            assert line != en, line
+            text = line[len(prefix):]
+            for v in values:
+                text = text.replace(v, "")
+            assert re.search(LANGUAGES[loc][1], text), line
+    assert str(cfg) in lines[2]
+
+
+def test_relay_proxy_get_lines_up_in_a_wide_script(locpath, tmp_path):
+    """Row labels are padded by the columns a terminal shows (CJK characters take two),
+    so the values start in one column in every language."""
+    cfg = tmp_path / "omsgw.yaml"
+    cfg.write_text("{}\n")
+    for loc in ("ja_JP", "zh_CN", "de_DE", "C"):
+        out = omsgw_in(loc, locpath, "relay-proxy", "get", "--config", str(cfg))
+        assert out.returncode == 0, out.stderr
+        starts = set()
+        for line in out.stdout.splitlines():
+            label = re.match(r"^(\S.*?\S?[:：])\s*", line)
+            assert label, line
+            starts.add(display_width(line[:label.end()]))
+        assert len(starts) == 1, (loc, out.stdout)
+
+
+def display_width(s):
+    import unicodedata
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in s)
