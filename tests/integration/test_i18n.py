@@ -72,6 +72,18 @@ def test_every_catalog_is_current_and_keeps_the_placeholders(tmp_path):
         assert ids == pot_ids, f"{lang}.po does not match the template (msgmerge it)"
 
 
+def test_no_catalog_keeps_an_english_sentence(tmp_path):
+    """A msgstr copied from its msgid passes msgfmt as "translated"; two help texts shipped
+    in English that way in 12 catalogs. Short entries (names, "omsgw: %1%") may match."""
+    for lang in catalogs():
+        r = run(["msgattrib", "--no-wrap", "--translated", os.path.join(PO_DIR, f"{lang}.po")])
+        assert r.returncode == 0, r.stderr
+        copies = [m.group(1)[:60] for m in re.finditer(
+            r'^msgid ((?:".*"\n?)+)msgstr ((?:".*"\n?)+)', r.stdout, re.M)
+            if m.group(1) == m.group(2) and len(m.group(1)) > 40]
+        assert not copies, f"{lang}.po keeps English: {copies}"
+
+
 @pytest.fixture(scope="module")
 def locpath():
     """The 16 locales, compiled once per build tree (localedef takes ~1 s each)."""
