@@ -131,7 +131,8 @@ bool admin_endpoint(const context& c, admin_target& t) {
     }
   }
   if (auto problem = cfg::read_admin_token(t.admin, t.token)) {
-    c.err << format(_("omsgw: %1%: %2%\n"), problem->key, problem->text.str(&lookup));
+    c.err << format(_("omsgw: %1%: %2%\n"), problem->key,
+                    localized(problem->text, problem->message));
     return false;
   }
   if (t.admin.address == "0.0.0.0") t.admin.address = "127.0.0.1";

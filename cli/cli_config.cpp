@@ -162,13 +162,12 @@ std::string normalise_item(const std::string& key, const std::string& value, std
   const auto* s = cfg::find_setting(key);
   const auto doc = cfg::set_list("", cfg::split_key(key), {cfg::yaml_string(value)});
   if (!doc.ok() || !s) {
-    why = doc.why.empty() ? doc.error : doc.why.str(&lookup);
+    why = localized(doc.why, doc.error);
     return "";
   }
   const auto loaded = cfg::parse_config(doc.text);
   if (!loaded.ok()) {
-    const auto& e = loaded.errors.front();
-    why = e.text.empty() ? e.message : e.text.str(&lookup);
+    why = localized(loaded.errors.front().text, loaded.errors.front().message);
     return "";
   }
   const auto values = cfg::setting_values(*loaded.config, *s);

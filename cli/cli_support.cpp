@@ -193,7 +193,7 @@ int edit_config(const context& c, const mutation& mutate) {
 change from_edit(const cfg::edit_result& r, std::string message) {
   change ch;
   if (!r.ok()) {
-    ch.error = r.why.empty() ? r.error : r.why.str(&lookup);
+    ch.error = localized(r.why, r.error);
     return ch;
   }
   ch.text = r.text;

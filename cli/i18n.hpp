@@ -34,6 +34,12 @@ inline const char* translate(const char* msgid) { return dgettext(k_text_domain,
 /// The catalog lookup for grammar::message::str: a loader message, translated whole.
 inline const char* lookup(const char* msgid) { return translate(msgid); }
 
+/// A message built by config/ or the grammar, translated; `english` where the message
+/// has no template (only an English text exists, e.g. an operating-system error).
+inline std::string localized(const grammar::message& m, const std::string& english) {
+  return m.empty() ? english : m.str(&lookup);
+}
+
 /// A message marked with N_ elsewhere (a settings note, a loader message), as text. An
 /// empty text stays empty: gettext("") would return the catalog's header.
 inline std::string translate(std::string_view msgid) {

@@ -12,18 +12,8 @@ message message::verbatim(std::string text) {
   return m;
 }
 
-message message::concat(std::vector<message> parts) {
-  message m;
-  m.args_ = std::move(parts);
-  return m;
-}
-
 std::string message::str(translator tr) const {
-  if (id_ == nullptr) {
-    std::string out = text_;
-    for (const auto& a : args_) out += a.str(tr);
-    return out;
-  }
+  if (id_ == nullptr) return text_;
   // A catalog with a wrong placeholder never throws here: msgfmt --check-format
   // refuses it at build time.
   boost::format f;

@@ -35,8 +35,6 @@ class message {
 
   /// Text shown as it is, never translated (a value from the input, a list of names).
   static message verbatim(std::string text);
-  /// The parts one after the other (e.g. a reason and an optional hint).
-  static message concat(std::vector<message> parts);
 
   /// The text: English with no translator, else with every template looked up.
   std::string str(translator tr = nullptr) const;
@@ -51,7 +49,7 @@ class message {
     return verbatim(std::to_string(n));
   }
 
-  const char* id_ = nullptr;  ///< the template; nullptr for verbatim text or a concatenation
+  const char* id_ = nullptr;  ///< the template; nullptr for verbatim text
   std::string text_;
   std::vector<message> args_;
 };
