@@ -99,7 +99,7 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
                               std::string client) {
   const auto id = conn->id();
   std::weak_ptr<admission> weak = weak_from_this();
-  const std::function<void()> release = [weak, id] {
+  std::function<void()> release = [weak, id] {
     if (auto self = weak.lock()) self->release(id);
   };
   auto s = sys_.spawn<caf::lazy_init>(session, conn, client, release);
@@ -112,7 +112,8 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
   }
   const auto timeout = std::chrono::seconds(route.policy->config->limits.header_timeout_s);
   auto& io = conn->io_context();
-  conn->begin(make_session_link({s, listener_, &io, svc_, route, id, std::move(client), release}),
+  conn->begin(make_session_link(
+                  {s, listener_, &io, svc_, route, id, std::move(client), std::move(release)}),
               net::max_header_bytes, timeout);
   if (stop_now) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
 }
