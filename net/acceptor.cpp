@@ -1,10 +1,11 @@
 #include "net/acceptor.hpp"
 
+#include <linux/filter.h>
+#include <sys/socket.h>
+
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <cerrno>
-#include <linux/filter.h>
-#include <sys/socket.h>
 
 namespace omsgw::net {
 namespace asio = boost::asio;
@@ -77,9 +78,9 @@ void acceptor::accept_backlog() {
   error_code ec;
   acceptor_.non_blocking(true, ec);
   while (!ec) {
-    tcp::socket socket(asio::make_strand(pick_()));
-    acceptor_.accept(socket, ec);  // would_block once the queue is empty
-    if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_));
+    tcp::socket socket(pick_().get_executor());
+    acceptor_.accept(socket, peer_, ec);  // would_block once the queue is empty
+    if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer_));
   }
 }
 
@@ -101,33 +102,40 @@ void acceptor::finish_stop() {
 void acceptor::do_accept() {
   if (state_ == state::closed) return;
   accept_pending_ = true;
-  acceptor_.async_accept(asio::make_strand(pick_()), [self = shared_from_this()](const error_code& ec,
-                                                                              tcp::socket socket) {
-    self->accept_pending_ = false;
-    // An accept that completed while stop() was queued is served, not dropped.
-    if (!ec) {
-      self->on_accept_(std::make_shared<connection>(std::move(socket), ++self->next_id_));
-    }
-    if (self->state_ == state::closed) return self->finish_stop();
-    if (ec == asio::error::operation_aborted) return;
-    if (ec) {
-      const int e = ec.value();
-      const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-      if (self->on_error_) self->on_error_(ec, exhausted);
-      if (exhausted) {
-        // Out of descriptors: the pending connection stays in the backlog; retry
-        // after a pause rather than spinning on a level-triggered error.
-        self->pause_timer_.expires_after(self->emfile_pause_);
-        self->pause_timer_.async_wait([self](const error_code& tec) {
-          if (!tec) self->do_accept();
-        });
-        return;
-      }
-      self->do_accept();
-      return;
-    }
-    self->do_accept();
-  });
+  // The peer's address comes with the accept (no getpeername). Each I/O context has one
+  // thread (net/io_pool), so its plain executor serialises the connection's handlers
+  // as a strand would, without a strand's queue and lock.
+  acceptor_.async_accept(pick_().get_executor(), peer_,
+                         [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
+                           self->accept_pending_ = false;
+                           // An accept that completed while stop() was queued is served, not
+                           // dropped.
+                           if (!ec) {
+                             self->on_accept_(std::make_shared<connection>(
+                                 std::move(socket), ++self->next_id_, self->peer_));
+                           }
+                           if (self->state_ == state::closed) return self->finish_stop();
+                           if (ec == asio::error::operation_aborted) return;
+                           if (ec) {
+                             const int e = ec.value();
+                             const bool exhausted =
+                                 e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+                             if (self->on_error_) self->on_error_(ec, exhausted);
+                             if (exhausted) {
+                               // Out of descriptors: the pending connection stays in the backlog;
+                               // retry after a pause rather than spinning on a level-triggered
+                               // error.
+                               self->pause_timer_.expires_after(self->emfile_pause_);
+                               self->pause_timer_.async_wait([self](const error_code& tec) {
+                                 if (!tec) self->do_accept();
+                               });
+                               return;
+                             }
+                             self->do_accept();
+                             return;
+                           }
+                           self->do_accept();
+                         });
 }
 
 }  // namespace omsgw::net

@@ -1,6 +1,6 @@
 #pragma once
 /// \file
-/// The listening socket. Accepts onto a fresh strand per connection and hands each
+/// The listening socket. Accepts onto the I/O context pick() names and hands each
 /// accepted connection to a callback (the listener actor). When the process runs out
 /// of descriptors (EMFILE/ENFILE), it pauses accepting briefly instead of spinning.
 
@@ -41,8 +41,8 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   /// with the stop) are still handed to on_accept, not reset: a draining gateway
   /// refuses new connections at TCP level (a load balancer retries those elsewhere)
   /// but never drops one it accepted, including handshakes under way when it stopped
-  /// (served for k_handshake_grace before the socket closes). on_stopped, if given, runs on an I/O thread
-  /// after the last connection has been handed on.
+  /// (served for k_handshake_grace before the socket closes). on_stopped, if given, runs on an I/O
+  /// thread after the last connection has been handed on.
   void stop(std::function<void()> on_stopped = {});
 
  private:
@@ -66,6 +66,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   error_handler on_error_;
   std::chrono::milliseconds emfile_pause_;
   tcp::endpoint local_;
+  tcp::endpoint peer_;  ///< filled by the pending accept (one at a time, on strand_)
   std::uint64_t next_id_ = 0;
   state state_ = state::running;
   bool accept_pending_ = false;

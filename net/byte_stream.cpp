@@ -5,7 +5,7 @@ using boost::system::error_code;
 
 socket_stream::socket_stream(tcp::socket socket) : socket_(std::move(socket)) {
   error_code ignored;
-  socket_.non_blocking(true, ignored);
+  if (!socket_.non_blocking()) socket_.non_blocking(true, ignored);  // each is an ioctl
 }
 
 void socket_stream::async_wait(wait_for what, wait_handler done) {

@@ -22,27 +22,45 @@ std::shared_ptr<resolver> resolver_of(const tcp::socket::executor_type& ex) {
 
 const char* to_string(close_reason r) {
   switch (r) {
-    case close_reason::client_closed: return "client_closed";
-    case close_reason::upstream_closed: return "upstream_closed";
-    case close_reason::idle_timeout: return "idle_timeout";
-    case close_reason::handshake_timeout: return "handshake_timeout";
-    case close_reason::inspection_reject: return "inspection_reject";
-    case close_reason::io_error: return "io_error";
-    case close_reason::peer_reset: return "peer_reset";
-    case close_reason::shutdown: return "shutdown";
+    case close_reason::client_closed:
+      return "client_closed";
+    case close_reason::upstream_closed:
+      return "upstream_closed";
+    case close_reason::idle_timeout:
+      return "idle_timeout";
+    case close_reason::handshake_timeout:
+      return "handshake_timeout";
+    case close_reason::inspection_reject:
+      return "inspection_reject";
+    case close_reason::io_error:
+      return "io_error";
+    case close_reason::peer_reset:
+      return "peer_reset";
+    case close_reason::shutdown:
+      return "shutdown";
   }
   return "unknown";
 }
 
 connection::connection(tcp::socket socket, std::uint64_t id, std::shared_ptr<resolver> dns)
+    : connection(std::move(socket), id, tcp::endpoint{}, std::move(dns)) {
+  error_code ec;
+  client_ = client_socket_.remote_endpoint(ec);
+}
+
+connection::connection(tcp::socket socket, std::uint64_t id, const tcp::endpoint& peer,
+                       std::shared_ptr<resolver> dns)
     : ex_(socket.get_executor()),
       client_socket_(std::move(socket)),
       timer_(ex_),
       id_(id),
+      client_(peer),
       dns_(dns ? std::move(dns) : resolver_of(ex_)),
       reader_(client_socket_) {
-  error_code ec;
-  client_ = client_socket_.remote_endpoint(ec);
+  // Non-blocking once, here: Asio's first operation would set it too, and the relay's
+  // direct reads and writes (net/byte_stream) then find it set (one ioctl, not two).
+  error_code ignored;
+  client_socket_.non_blocking(true, ignored);
   g_live.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -78,11 +96,12 @@ void connection::read_request(std::size_t header_limit, std::chrono::seconds tim
 
 void connection::begin(std::shared_ptr<connection_observer> obs, std::size_t header_limit,
                        std::chrono::seconds timeout) {
-  asio::post(ex_, [self = shared_from_this(), obs = std::move(obs), header_limit, timeout]() mutable {
-    self->observer_ = std::move(obs);
-    self->deadlines_.request_header = timeout;
-    self->start_request(header_limit);
-  });
+  asio::post(ex_,
+             [self = shared_from_this(), obs = std::move(obs), header_limit, timeout]() mutable {
+               self->observer_ = std::move(obs);
+               self->deadlines_.request_header = timeout;
+               self->start_request(header_limit);
+             });
 }
 
 void connection::reply_and_close(int status, std::string extra_headers) {
@@ -94,15 +113,15 @@ void connection::reply_and_close(int status, std::string extra_headers) {
 void connection::connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
                                    std::chrono::seconds timeout, relay_ptr relay,
                                    tunnel_options tunnel) {
-  asio::post(ex_, [self = shared_from_this(), host = std::move(host), port,
-                   policy = std::move(policy), timeout, relay = std::move(relay),
-                   tunnel = std::move(tunnel)]() mutable {
-    self->deadlines_.connect = timeout;
-    self->deadlines_.idle = tunnel.idle_timeout;
-    self->deadlines_.handshake = tunnel.handshake_timeout;
-    self->options_ = std::move(tunnel);
-    self->start_connect(std::move(host), port, std::move(policy), std::move(relay));
-  });
+  asio::post(ex_,
+             [self = shared_from_this(), host = std::move(host), port, policy = std::move(policy),
+              timeout, relay = std::move(relay), tunnel = std::move(tunnel)]() mutable {
+               self->deadlines_.connect = timeout;
+               self->deadlines_.idle = tunnel.idle_timeout;
+               self->deadlines_.handshake = tunnel.handshake_timeout;
+               self->options_ = std::move(tunnel);
+               self->start_connect(std::move(host), port, std::move(policy), std::move(relay));
+             });
 }
 
 void connection::close() {
@@ -180,10 +199,15 @@ void connection::start_connect(std::string host, std::uint16_t port, policy_ptr 
   // The connector keeps the connect deadline (per relay tried) and picks the route.
   auto connector = std::make_shared<upstream_connector>(ex_, dns_);
   connector_ = connector;
-  upstream_target target{host_, port_, std::move(policy), std::move(relay),
-                         display_address(client_.address()), deadlines_.connect, nullptr};
-  target.on_relay_attempt = [weak = weak_from_this()](const relay_target& r,
-                                                      relay_outcome outcome, bool skipped) {
+  upstream_target target{host_,
+                         port_,
+                         std::move(policy),
+                         std::move(relay),
+                         display_address(client_.address()),
+                         deadlines_.connect,
+                         nullptr};
+  target.on_relay_attempt = [weak = weak_from_this()](const relay_target& r, relay_outcome outcome,
+                                                      bool skipped) {
     auto self = weak.lock();
     if (self && self->observer_) self->observer_->on_relay_attempt(r, outcome, skipped);
   };

@@ -9,10 +9,10 @@
 /// thread (they post to the connection's strand), and hears back through a
 /// connection_observer, always called on that strand.
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -21,8 +21,8 @@
 #include <string>
 
 #include "net/byte_stream.hpp"
-#include "net/connection_observer.hpp"
 #include "net/client_reader.hpp"
+#include "net/connection_observer.hpp"
 #include "net/policy.hpp"
 #include "net/proxy_protocol.hpp"
 #include "net/relay_opener.hpp"
@@ -35,9 +35,13 @@ class upstream_connector;
 
 class connection : public std::enable_shared_from_this<connection> {
  public:
-  /// socket must already use its own strand as executor (accept onto make_strand).
-  /// dns: the resolver for upstream names; null: the one of the socket's io_context.
+  /// socket's executor must run one handler at a time: a strand, or an io_context run
+  /// by one thread (net/io_pool). dns: the resolver for upstream names; null: the one
+  /// of the socket's io_context. The client is the socket's peer (getpeername).
   connection(tcp::socket socket, std::uint64_t id, std::shared_ptr<resolver> dns = nullptr);
+  /// As above, with the peer address the accept already returned.
+  connection(tcp::socket socket, std::uint64_t id, const tcp::endpoint& peer,
+             std::shared_ptr<resolver> dns = nullptr);
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;
@@ -74,9 +78,10 @@ class connection : public std::enable_shared_from_this<connection> {
 
   /// Connects to host:port (net/upstream_connector: resolve unless pinned or a
   /// literal, the address guard on every candidate, or through relay, its fallbacks
-  /// and bypass) within timeout per route tried, relay answer included. Once connected it goes straight on (no round trip to the
-  /// owner): sends "200 Connection established", reports on_established, and relays
-  /// both ways under tunnel until either side ends. A failure reports on_connect_failed.
+  /// and bypass) within timeout per route tried, relay answer included. Once connected it goes
+  /// straight on (no round trip to the owner): sends "200 Connection established", reports
+  /// on_established, and relays both ways under tunnel until either side ends. A failure reports
+  /// on_connect_failed.
   void connect_and_relay(std::string host, std::uint16_t port, policy_ptr policy,
                          std::chrono::seconds timeout, relay_ptr relay, tunnel_options tunnel);
 
@@ -115,7 +120,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// The one teardown: idempotent; reports on_closed if a tunnel was open.
   void close(close_reason reason, std::string detail);
 
-  tcp::socket::executor_type ex_;  // the connection's strand; copied first, read anywhere
+  // The connection's strand: in the gateway the executor of an io_context run by one
+  // thread (an implicit strand, Asio's term). Copied first, read anywhere.
+  tcp::socket::executor_type ex_;
   tcp::socket client_socket_;
   boost::asio::steady_timer timer_;
   std::uint64_t id_;

@@ -1,5 +1,10 @@
 #include "net/upstream_connector.hpp"
 
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+
 #include "net/host_match.hpp"
 #include "net/relay_health.hpp"
 
@@ -100,13 +105,12 @@ void upstream_connector::on_resolved(const error_code& ec, const std::vector<ip_
   const auto& t = target_;
   if (ec && t.relay) {
     return relay_attempt_failed(relay_outcome::unreachable, connect_failure::resolve_failed,
-                                "cannot resolve relay " + t.relay->display() + ": " +
-                                    ec.message());
+                                "cannot resolve relay " + t.relay->display() + ": " + ec.message());
   }
   if (ec) {
-    return fail(ec == dns_error::timeout ? connect_failure::timeout
-                                         : connect_failure::resolve_failed,
-                "cannot resolve " + t.host + ": " + ec.message());
+    return fail(
+        ec == dns_error::timeout ? connect_failure::timeout : connect_failure::resolve_failed,
+        "cannot resolve " + t.host + ": " + ec.message());
   }
   for (const auto& addr : found) {
     if (t.relay) {
@@ -132,17 +136,41 @@ void upstream_connector::try_next() {
   if (!done_) return;
   if (next_ >= candidates_.size()) return fail_exhausted();
   const tcp::endpoint ep = candidates_[next_++];
-  error_code ignored;
-  socket_.close(ignored);
-  socket_.async_connect(ep, [self = shared_from_this(), ep,
-                             attempt = attempt_](const error_code& ec) {
-    if (!self->done_ || attempt != self->attempt_) return;
-    if (ec) {
-      self->last_error_ = display_address(ep.address()) + ": " + ec.message();
-      return self->try_next();
-    }
-    self->on_connected(ep);
-  });
+  error_code ec;
+  socket_.close(ec);
+  // A non-blocking connect of our own, not async_connect: Asio's polls the socket once
+  // more before it reads SO_ERROR; here writability then SO_ERROR is the whole check.
+  // Non-blocking is set before the first operation, so nothing sets it again later.
+  socket_.open(ep.protocol(), ec);
+  if (!ec) socket_.non_blocking(true, ec);
+  if (!ec &&
+      ::connect(socket_.native_handle(), ep.data(), static_cast<socklen_t>(ep.size())) != 0 &&
+      errno != EINPROGRESS) {
+    ec = error_code(errno, asio::error::get_system_category());
+  }
+  if (ec) {
+    last_error_ = display_address(ep.address()) + ": " + ec.message();
+    return asio::post(ex_, [self = shared_from_this(), attempt = attempt_] {
+      if (self->done_ && attempt == self->attempt_) self->try_next();
+    });
+  }
+  socket_.async_wait(
+      tcp::socket::wait_write, [self = shared_from_this(), ep, attempt = attempt_](error_code ec) {
+        if (!self->done_ || attempt != self->attempt_) return;
+        if (!ec) {
+          int err = 0;
+          socklen_t len = sizeof err;
+          if (::getsockopt(self->socket_.native_handle(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+            err = errno;
+          }
+          if (err) ec = error_code(err, asio::error::get_system_category());
+        }
+        if (ec) {
+          self->last_error_ = display_address(ep.address()) + ": " + ec.message();
+          return self->try_next();
+        }
+        self->on_connected(ep);
+      });
 }
 
 void upstream_connector::on_connected(const tcp::endpoint& ep) {
@@ -156,17 +184,16 @@ void upstream_connector::on_connected(const tcp::endpoint& ep) {
   }
   opener_ = make_relay_opener(
       target_.relay, std::chrono::duration_cast<std::chrono::milliseconds>(target_.timeout));
-  opener_->async_open(std::move(socket_), target_.host, target_.port,
-                      [self = shared_from_this()](upstream_outcome out) {
-                        self->on_relay_opened(std::move(out));
-                      });
+  opener_->async_open(
+      std::move(socket_), target_.host, target_.port,
+      [self = shared_from_this()](upstream_outcome out) { self->on_relay_opened(std::move(out)); });
 }
 
 void upstream_connector::on_relay_opened(upstream_outcome out) {
   if (!done_) return;
   if (!out.ok()) return relay_attempt_failed(out.relay_result, out.why, std::move(out.detail));
-  const bool skipped = relay_health::instance().report(target_.relay->display(),
-                                                       relay_outcome::ok, clock_type::now());
+  const bool skipped = relay_health::instance().report(target_.relay->display(), relay_outcome::ok,
+                                                       clock_type::now());
   if (target_.on_relay_attempt) {
     target_.on_relay_attempt(*target_.relay, relay_outcome::ok, skipped);
   }
