@@ -148,3 +148,35 @@ def test_bad_arguments_exit_2_with_usage():
     r, _ = loadgen("agents", "--agents", "nope", "--target", "x:1")
     assert r.returncode == 2
     assert b"usage: omsgw-loadgen" in r.stderr
+
+
+def test_connect_answerer_answers_then_waits_for_the_clients_fin():
+    """scripts/bench's HAProxy upstream: 200 once the head is complete, and the
+    connection stays open until the client half-closes; then it closes."""
+    import socket
+    import time
+    answerer = os.path.join(os.path.dirname(LOADGEN), "omsgw-connect-answerer")
+    port = free_port()
+    p = subprocess.Popen([answerer, str(port)], stdout=subprocess.PIPE)
+    try:
+        assert p.stdout.readline().strip() == b"ready"
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"CONNECT x:443 HTTP/1.1\r\nHost: x")
+        s.sendall(b":443\r\n\r\n")
+        want = b"HTTP/1.1 200 Connection established\r\n\r\n"
+        got = b""
+        while len(got) < len(want):
+            chunk = s.recv(64)
+            assert chunk, "closed before its answer"
+            got += chunk
+        assert got == want
+        s.settimeout(0.3)
+        with pytest.raises(socket.timeout):  # still open: it waits for the client
+            s.recv(1)
+        s.settimeout(5)
+        s.shutdown(socket.SHUT_WR)
+        assert s.recv(1) == b"", "the client's FIN ends the connection"
+        s.close()
+    finally:
+        p.kill()
+        p.wait()
