@@ -40,7 +40,9 @@ struct UpstreamConnector : ::testing::Test {
     });
     return c;
   }
-  void wait() { ASSERT_TRUE(run_until(ctx, [&] { return result.has_value(); })); }
+  void wait() {
+    ASSERT_TRUE(run_until(ctx, [&] { return result.has_value(); }));
+  }
   int accepted() {
     settle(ctx);
     int n = 0;
@@ -70,9 +72,11 @@ TEST_F(UpstreamConnector, AnIpLiteralDestinationIsGuardedWithoutTheResolver) {
 }
 
 TEST_F(UpstreamConnector, APinIsConnectedToWithoutTheResolver) {
-  connect({"pinned.example", server.port(),
+  connect({"pinned.example",
+           server.port(),
            policy_with(false, {{"pinned.example", asio::ip::make_address("127.0.0.1")}}),
-           nullptr, {}});
+           nullptr,
+           {}});
   wait();
   ASSERT_TRUE(result->ok()) << result->detail;
   EXPECT_EQ(result->endpoint.port(), server.port());
@@ -99,6 +103,22 @@ TEST_F(UpstreamConnector, ReportsRefusedWhenNoCandidateAnswers) {
   wait();
   EXPECT_EQ(result->why, connect_failure::refused);
   EXPECT_NE(result->detail.find("127.0.0.2"), std::string::npos) << result->detail;
+}
+
+TEST_F(UpstreamConnector, ACandidateWhoseConnectFailsAtOnceIsReportedWithItsAddress) {
+  // TCP to the broadcast address fails inside connect(2) itself (not later through
+  // SO_ERROR): the attempt still ends with one answer naming the address.
+  connect({"bcast.example",
+           server.port(),
+           policy_with(false, {{"bcast.example", asio::ip::make_address("255.255.255.255")}}),
+           nullptr,
+           {}});
+  wait();
+  EXPECT_FALSE(result->ok());
+  EXPECT_EQ(result->why, connect_failure::refused);
+  EXPECT_NE(result->detail.find("255.255.255.255"), std::string::npos) << result->detail;
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(accepted(), 0);
 }
 
 TEST_F(UpstreamConnector, MapsDnsErrorsToFailures) {
