@@ -107,35 +107,31 @@ void acceptor::do_accept() {
   // as a strand would, without a strand's queue and lock.
   acceptor_.async_accept(pick_().get_executor(), peer_,
                          [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
-                           self->accept_pending_ = false;
-                           // An accept that completed while stop() was queued is served, not
-                           // dropped.
-                           if (!ec) {
-                             self->on_accept_(std::make_shared<connection>(
-                                 std::move(socket), ++self->next_id_, self->peer_));
-                           }
-                           if (self->state_ == state::closed) return self->finish_stop();
-                           if (ec == asio::error::operation_aborted) return;
-                           if (ec) {
-                             const int e = ec.value();
-                             const bool exhausted =
-                                 e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
-                             if (self->on_error_) self->on_error_(ec, exhausted);
-                             if (exhausted) {
-                               // Out of descriptors: the pending connection stays in the backlog;
-                               // retry after a pause rather than spinning on a level-triggered
-                               // error.
-                               self->pause_timer_.expires_after(self->emfile_pause_);
-                               self->pause_timer_.async_wait([self](const error_code& tec) {
-                                 if (!tec) self->do_accept();
-                               });
-                               return;
-                             }
-                             self->do_accept();
-                             return;
-                           }
-                           self->do_accept();
+                           self->on_accepted(ec, std::move(socket));
                          });
+}
+
+void acceptor::on_accepted(const error_code& ec, tcp::socket socket) {
+  accept_pending_ = false;
+  // An accept that completed while stop() was queued is served, not dropped.
+  if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer_));
+  if (state_ == state::closed) return finish_stop();
+  if (ec == asio::error::operation_aborted) return;
+  if (ec) {
+    const int e = ec.value();
+    const bool exhausted = e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM;
+    if (on_error_) on_error_(ec, exhausted);
+    if (exhausted) {
+      // Out of descriptors: the pending connection stays in the backlog; retry after a
+      // pause rather than spinning on a level-triggered error.
+      pause_timer_.expires_after(emfile_pause_);
+      pause_timer_.async_wait([self = shared_from_this()](const error_code& tec) {
+        if (!tec) self->do_accept();
+      });
+      return;
+    }
+  }
+  do_accept();
 }
 
 }  // namespace omsgw::net

@@ -47,6 +47,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
 
  private:
   void do_accept();
+  void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
   void refuse_new_handshakes();
   void accept_backlog();
   void close_listener();
