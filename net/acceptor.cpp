@@ -78,10 +78,17 @@ void acceptor::accept_backlog() {
   error_code ec;
   acceptor_.non_blocking(true, ec);
   while (!ec) {
+    // Its own endpoint: an async_accept may be pending, and peer_ is where that one's
+    // kernel accept writes its peer before its handler runs.
+    tcp::endpoint peer;
     tcp::socket socket(pick_().get_executor());
-    acceptor_.accept(socket, peer_, ec);  // would_block once the queue is empty
-    if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer_));
+    acceptor_.accept(socket, peer, ec);  // would_block once the queue is empty
+    if (!ec) hand_on(std::move(socket), peer);
   }
+}
+
+void acceptor::hand_on(tcp::socket socket, const tcp::endpoint& peer) {
+  on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer));
 }
 
 void acceptor::close_listener() {
@@ -114,7 +121,7 @@ void acceptor::do_accept() {
 void acceptor::on_accepted(const error_code& ec, tcp::socket socket) {
   accept_pending_ = false;
   // An accept that completed while stop() was queued is served, not dropped.
-  if (!ec) on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer_));
+  if (!ec) hand_on(std::move(socket), peer_);
   if (state_ == state::closed) return finish_stop();
   if (ec == asio::error::operation_aborted) return;
   if (ec) {

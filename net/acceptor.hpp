@@ -48,6 +48,8 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
  private:
   void do_accept();
   void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
+  /// A new connection with its peer's address, to on_accept_.
+  void hand_on(tcp::socket socket, const tcp::endpoint& peer);
   void refuse_new_handshakes();
   void accept_backlog();
   void close_listener();
@@ -67,7 +69,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   error_handler on_error_;
   std::chrono::milliseconds emfile_pause_;
   tcp::endpoint local_;
-  tcp::endpoint peer_;  ///< filled by the pending accept (one at a time, on strand_)
+  tcp::endpoint peer_;  ///< the pending async_accept's peer (written by its accept)
   std::uint64_t next_id_ = 0;
   state state_ = state::running;
   bool accept_pending_ = false;

@@ -4,15 +4,16 @@
 #include "net/acceptor.hpp"
 
 #include <gtest/gtest.h>
-
-#include <boost/asio/connect.hpp>
-#include <boost/asio/write.hpp>
-#include <boost/asio/io_context.hpp>
-#include <chrono>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -80,6 +81,25 @@ TEST(Acceptor, ConnectionsQueuedWhileAcceptingAreServedBeforeStopCompletes) {
   EXPECT_EQ(f.order.back(), "stopped");
 }
 
+TEST(Acceptor, EveryConnectionKeepsItsOwnPeerAddressWhenTheStopAcceptsTheQueue) {
+  // The pending accept has taken the first client (its handler is queued) when the stop
+  // accepts the rest of the queue: each connection must still name its own client (the
+  // address clients.allow and the per-client limit are decided on).
+  fixture f;
+  f.acc->start();
+  std::vector<tcp::socket> clients;
+  std::set<tcp::endpoint> sent;
+  for (int i = 0; i < 8; ++i) {
+    clients.push_back(f.connect_client());
+    sent.insert(clients.back().local_endpoint());
+  }
+  f.acc->stop();
+  f.ioc.run();
+  std::set<tcp::endpoint> seen;
+  for (const auto& c : f.accepted) seen.insert(c->client());
+  EXPECT_EQ(seen, sent);
+}
+
 TEST(Acceptor, StopServesAHandshakeThatCompletesAfterTheStop) {
   // The race CI once hit: the client saw its handshake succeed, but the listener's final
   // ACK had not arrived when the stop began. TCP_DEFER_ACCEPT makes the kernel hold such
@@ -87,9 +107,9 @@ TEST(Acceptor, StopServesAHandshakeThatCompletesAfterTheStop) {
   // the data (and with it the handshake's completion) arrives after the stop began.
   fixture f;
   int defer_s = 5;
-  ASSERT_EQ(::setsockopt(f.acc->native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s,
-                         sizeof defer_s),
-            0);
+  ASSERT_EQ(
+      ::setsockopt(f.acc->native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_s, sizeof defer_s),
+      0);
   tcp::socket client = f.connect_client();  // established on the client's side only
   f.acc->stop([&] { f.order.push_back("stopped"); });
   ASSERT_EQ(f.ioc.run_one(), 1u);  // the stop handler: new handshakes are refused now
