@@ -4,11 +4,12 @@ each run must print a parseable result with the work done and zero errors."""
 import json
 import os
 import resource
+import socket
 import subprocess
 
 import pytest
 
-from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port
+from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port, recv_exact
 
 LOADGEN = os.environ.get("OMSGW_LOADGEN") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "tests", "loadgen", "omsgw-loadgen")
@@ -153,8 +154,6 @@ def test_bad_arguments_exit_2_with_usage():
 def test_connect_answerer_answers_then_waits_for_the_clients_fin():
     """scripts/bench's HAProxy upstream: 200 once the head is complete, and the
     connection stays open until the client half-closes; then it closes."""
-    import socket
-    import time
     answerer = os.path.join(os.path.dirname(LOADGEN), "omsgw-connect-answerer")
     port = free_port()
     p = subprocess.Popen([answerer, str(port)], stdout=subprocess.PIPE)
@@ -164,12 +163,7 @@ def test_connect_answerer_answers_then_waits_for_the_clients_fin():
         s.sendall(b"CONNECT x:443 HTTP/1.1\r\nHost: x")
         s.sendall(b":443\r\n\r\n")
         want = b"HTTP/1.1 200 Connection established\r\n\r\n"
-        got = b""
-        while len(got) < len(want):
-            chunk = s.recv(64)
-            assert chunk, "closed before its answer"
-            got += chunk
-        assert got == want
+        assert recv_exact(s, len(want)) == want
         s.settimeout(0.3)
         with pytest.raises(socket.timeout):  # still open: it waits for the client
             s.recv(1)
