@@ -149,9 +149,8 @@ void upstream_connector::try_next() {
     ec = error_code(errno, asio::error::get_system_category());
   }
   if (ec) {
-    last_error_ = display_address(ep.address()) + ": " + ec.message();
-    return asio::post(ex_, [self = shared_from_this(), attempt = attempt_] {
-      if (self->done_ && attempt == self->attempt_) self->try_next();
+    return asio::post(ex_, [self = shared_from_this(), ep, ec, attempt = attempt_] {
+      if (self->done_ && attempt == self->attempt_) self->connect_done(ep, ec);
     });
   }
   socket_.async_wait(
@@ -165,12 +164,15 @@ void upstream_connector::try_next() {
           }
           if (err) ec = error_code(err, asio::error::get_system_category());
         }
-        if (ec) {
-          self->last_error_ = display_address(ep.address()) + ": " + ec.message();
-          return self->try_next();
-        }
-        self->on_connected(ep);
+        self->connect_done(ep, ec);
       });
+}
+
+/// One candidate's connect ended: on to the tunnel, or to the next candidate.
+void upstream_connector::connect_done(const tcp::endpoint& ep, const error_code& ec) {
+  if (!ec) return on_connected(ep);
+  last_error_ = display_address(ep.address()) + ": " + ec.message();
+  try_next();
 }
 
 void upstream_connector::on_connected(const tcp::endpoint& ep) {

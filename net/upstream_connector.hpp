@@ -9,8 +9,8 @@
 /// direct; otherwise the first relay of the chain not skipped (net/relay_health), and
 /// on an outage (tries_fallback) the next one, each with its own connect deadline
 /// (target.timeout). The connector keeps the connect deadline (limits.connect_timeout_s:
-/// per relay tried, or for the direct attempt) and reports timeout when it passes. Everything runs on the executor given (the
-/// connection's strand).
+/// per relay tried, or for the direct attempt) and reports timeout when it passes.
+/// Everything runs on the executor given (the connection's strand).
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -31,8 +31,8 @@ namespace omsgw::net {
 struct upstream_target {
   std::string host;  ///< the CONNECT destination, normalised
   std::uint16_t port = 0;
-  policy_ptr policy;  ///< the snapshot the CONNECT was allowed under (guard, pins)
-  relay_ptr relay;    ///< null: connect directly
+  policy_ptr policy;       ///< the snapshot the CONNECT was allowed under (guard, pins)
+  relay_ptr relay;         ///< null: connect directly
   std::string client_key;  ///< the client's address text (the resolver's per-client bound)
   std::chrono::seconds timeout{10};  ///< limits.connect_timeout_s: per relay tried, or direct
   /// One attempt through one relay ended (omsgw_relay_connects_total); skipped: the
@@ -67,6 +67,7 @@ class upstream_connector : public std::enable_shared_from_this<upstream_connecto
                    const std::vector<boost::asio::ip::address>& addresses);
   void add_candidate(const ip_address& addr, bool from_override);
   void try_next();
+  void connect_done(const tcp::endpoint& ep, const boost::system::error_code& ec);
   void on_connected(const tcp::endpoint& ep);
   void fail_exhausted();
   void finish(upstream_outcome out);
@@ -83,8 +84,8 @@ class upstream_connector : public std::enable_shared_from_this<upstream_connecto
   int forbidden_ = 0;
   std::string last_error_;
   boost::asio::steady_timer deadline_;  ///< this attempt's connect deadline
-  std::uint32_t attempt_ = 0;  ///< +1 per fallback: results of older attempts are dropped
-  std::string relay_trail_;    ///< why each relay tried so far failed
+  std::uint32_t attempt_ = 0;           ///< +1 per fallback: results of older attempts are dropped
+  std::string relay_trail_;             ///< why each relay tried so far failed
 };
 
 }  // namespace omsgw::net
