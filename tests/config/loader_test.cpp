@@ -733,11 +733,11 @@ TEST(ConfigLoader, RejectsEmptyClientCertificateSubject) {
 // --- files, formatting, names ---------------------------------------------------------
 
 TEST(ConfigLoader, FormatsErrorsAsFileLineColumnKeyMessage) {
-  EXPECT_EQ(format_error("/etc/omsgw/omsgw.yaml", {"listen.port", 3, 9, "bad"}),
+  EXPECT_EQ(format_error("/etc/omsgw/omsgw.yaml", {"listen.port", 3, 9, "bad", {}}),
             "/etc/omsgw/omsgw.yaml:3:9: listen.port: bad");
-  EXPECT_EQ(format_error("f.yaml", {"", 2, 5, "YAML syntax error: x"}),
+  EXPECT_EQ(format_error("f.yaml", {"", 2, 5, "YAML syntax error: x", {}}),
             "f.yaml:2:5: YAML syntax error: x");
-  EXPECT_EQ(format_error("f.yaml", {"", 0, 0, "cannot read file: Permission denied"}),
+  EXPECT_EQ(format_error("f.yaml", {"", 0, 0, "cannot read file: Permission denied", {}}),
             "f.yaml: cannot read file: Permission denied");
 }
 
