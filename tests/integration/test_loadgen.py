@@ -6,10 +6,11 @@ import os
 import resource
 import socket
 import subprocess
+import threading
 
 import pytest
 
-from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port, recv_exact
+from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port, read_head, recv_exact
 
 LOADGEN = os.environ.get("OMSGW_LOADGEN") or os.path.join(
     os.path.dirname(os.path.dirname(os.path.abspath(BIN))), "tests", "loadgen", "omsgw-loadgen")
@@ -156,9 +157,12 @@ def test_connect_answerer_answers_then_waits_for_the_clients_fin():
     connection stays open until the client half-closes; then it closes."""
     answerer = os.path.join(os.path.dirname(LOADGEN), "omsgw-connect-answerer")
     port = free_port()
-    p = subprocess.Popen([answerer, str(port)], stdout=subprocess.PIPE)
+    other = free_port()
+    p = subprocess.Popen([answerer, str(other), str(port)], stdout=subprocess.PIPE)
     try:
         assert p.stdout.readline().strip() == b"ready"
+        # It listens on every port given (scripts/bench spreads set-ups over them).
+        socket.create_connection(("127.0.0.1", other), timeout=5).close()
         s = socket.create_connection(("127.0.0.1", port), timeout=5)
         s.sendall(b"CONNECT x:443 HTTP/1.1\r\nHost: x")
         s.sendall(b":443\r\n\r\n")
@@ -174,3 +178,80 @@ def test_connect_answerer_answers_then_waits_for_the_clients_fin():
     finally:
         p.kill()
         p.wait()
+
+
+class Recorder:
+    """Listeners on 127.0.0.1 that note each connection's source address and, when
+    answer is set, the CONNECT target of its request (answered with 200; closed after
+    the client's FIN)."""
+
+    def __init__(self, ports, answer):
+        self.seen, self.answer, self.lock = [], answer, threading.Lock()
+        self.socks = []
+        for port in ports:
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(("127.0.0.1", port))
+            ls.listen(512)
+            self.socks.append(ls)
+            threading.Thread(target=self.accept, args=(ls, port), daemon=True).start()
+
+    def accept(self, ls, port):
+        while True:
+            try:
+                c, peer = ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.serve, args=(c, peer[0], port), daemon=True).start()
+
+    def serve(self, c, source, port):
+        target = None
+        with c:
+            if self.answer:
+                head, _ = read_head(c, "the CONNECT request")
+                target = head.split(b" ")[1].decode()
+                c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            while c.recv(4096):
+                pass
+        with self.lock:
+            self.seen.append((source, port, target))
+
+    def close(self):
+        for ls in self.socks:
+            ls.close()
+
+
+def test_rate_spreads_set_ups_over_target_ports_and_source_addresses():
+    """scripts/bench: --target HOST:P1,P2,P3 takes the ports in turn (in the CONNECT
+    line through a proxy; as the destination when direct) and --sources 3 binds client
+    sockets to 127.0.0.1-3, so no one address pair's TIME_WAIT ports cap the rate."""
+    proxy_port, ports = free_port(), [free_port() for _ in range(3)]
+    proxy = Recorder([proxy_port], answer=True)
+    try:
+        r, lines = loadgen("rate", "--proxy", f"127.0.0.1:{proxy_port}", "--target",
+                           "spread.test:" + ",".join(map(str, ports)), "--sources", "3",
+                           "--workers", "3", "--duration", "0.5", "--ramp", "0")
+        assert r.returncode == 0, r.stderr.decode()
+        assert lines[-1]["tunnels"] >= 3 and lines[-1]["errors"] == 0
+    finally:
+        proxy.close()
+    assert {source for source, _, _ in proxy.seen} == {"127.0.0.1", "127.0.0.2", "127.0.0.3"}
+    assert {target for _, _, target in proxy.seen} == {f"spread.test:{p}" for p in ports}
+
+    direct = Recorder(ports, answer=False)
+    try:
+        r, lines = loadgen("rate", "--connect-to", "127.0.0.1", "--target",
+                           "spread.test:" + ",".join(map(str, ports)), "--sources", "2",
+                           "--workers", "2", "--duration", "0.5", "--ramp", "0")
+        assert r.returncode == 0, r.stderr.decode()
+    finally:
+        direct.close()
+    assert {port for _, port, _ in direct.seen} == set(ports)
+    assert {source for source, _, _ in direct.seen} == {"127.0.0.1", "127.0.0.2"}
+
+
+def test_sources_need_a_loopback_first_hop():
+    r, _ = loadgen("rate", "--proxy", "192.0.2.1:3128", "--target", "x.test:443",
+                   "--sources", "2", "--duration", "0.1")
+    assert r.returncode == 2
+    assert b"--sources needs a first hop on 127.0.0.0/8" in r.stderr

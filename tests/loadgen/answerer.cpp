@@ -6,7 +6,8 @@
 // the same socket work as omsgw in front of nginx: it passes the client's FIN on and
 // closes second. One thread, level-triggered epoll, nothing else.
 //
-// usage: omsgw-connect-answerer PORT     (listens on 127.0.0.1:PORT; prints "ready")
+// usage: omsgw-connect-answerer PORT...  (listens on 127.0.0.1:PORT, each PORT; prints
+//                                         "ready")
 
 #include <netinet/in.h>
 #include <sys/epoll.h>
@@ -87,27 +88,33 @@ void serve(int fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::fprintf(stderr, "usage: omsgw-connect-answerer PORT\n");
+  if (argc < 2) {
+    std::fprintf(stderr, "usage: omsgw-connect-answerer PORT...\n");
     return 2;
   }
   raise_nofile();
-  const int lfd = listen_on(std::atoi(argv[1]));
   const int ep = ::epoll_create1(EPOLL_CLOEXEC);
-  epoll_event lev{};
-  lev.events = EPOLLIN;
-  lev.data.fd = lfd;
-  ::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
+  std::vector<bool> listener;
+  for (int i = 1; i < argc; ++i) {
+    const int lfd = listen_on(std::atoi(argv[i]));
+    if (static_cast<std::size_t>(lfd) >= listener.size()) listener.resize(lfd + 1);
+    listener[lfd] = true;
+    epoll_event lev{};
+    lev.events = EPOLLIN;
+    lev.data.fd = lfd;
+    ::epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &lev);
+  }
   std::printf("ready\n");
   std::fflush(stdout);
   epoll_event events[256];
   for (;;) {
     const int n = ::epoll_wait(ep, events, 256, -1);
     for (int i = 0; i < n; ++i) {
-      if (events[i].data.fd == lfd) {
-        accept_all(ep, lfd);
+      const int fd = events[i].data.fd;
+      if (static_cast<std::size_t>(fd) < listener.size() && listener[fd]) {
+        accept_all(ep, fd);
       } else {
-        serve(events[i].data.fd);
+        serve(fd);
       }
     }
   }

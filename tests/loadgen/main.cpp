@@ -83,6 +83,12 @@ struct child {
   int go = -1;           // one byte opens the window
 };
 
+bool on_loopback_v4(const lg::endpoint& e) {
+  if (e.addr.ss_family != AF_INET) return false;
+  const auto& a = reinterpret_cast<const sockaddr_in&>(e.addr);
+  return (ntohl(a.sin_addr.s_addr) >> 24) == 127;
+}
+
 int run_forked(const lg::options& o, const lg::endpoint& hop, unsigned procs, lg::stats& total) {
   std::vector<child> kids(procs);
   for (unsigned w = 0; w < procs; ++w) {
@@ -196,6 +202,10 @@ int main(int argc, char** argv) {
                                     o.target.port, hop, rerr);
   if (!ok) {
     std::cerr << "omsgw-loadgen: " << rerr << "\n";
+    return 2;
+  }
+  if (o.sources > 1 && !on_loopback_v4(hop)) {
+    std::cerr << "omsgw-loadgen: --sources needs a first hop on 127.0.0.0/8\n";
     return 2;
   }
   lg::stats total;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace omsgw::loadgen {
 
@@ -26,8 +27,15 @@ struct host_port {
 /// parse_options, so the rest of the program sees final values).
 struct options {
   run_mode mode = run_mode::agents;
-  std::optional<host_port> proxy;   ///< first hop; empty = straight to the target
-  host_port target;                 ///< CONNECT authority, Host header and TLS SNI
+  std::optional<host_port> proxy;  ///< first hop; empty = straight to the target
+  host_port target;                ///< CONNECT authority, Host header and TLS SNI
+  /// Every port of --target HOST:PORT[,PORT...] (the first is target.port): set-ups
+  /// take them in turn, so the upstream leg of a proxy spreads over several
+  /// destinations instead of wearing out one destination's ephemeral ports.
+  std::vector<std::uint16_t> target_ports;
+  /// --sources N: client sockets bind to 127.0.0.1 ... 127.0.0.N in turn (the first hop
+  /// must be on 127.0.0.0/8), so the client leg spreads over N source addresses.
+  unsigned sources = 1;
   std::string connect_to;           ///< target address when direct (default: resolve host)
   std::uint64_t count = 0;          ///< agents / workers / tunnels
   std::uint64_t body = 0;           ///< POST body bytes

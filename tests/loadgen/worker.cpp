@@ -74,6 +74,7 @@ struct conn {
   std::uint64_t body_left = 0;
   bool post_due = false;  // a POST came due while the previous was in flight
   nanos due_at = 0;
+  std::uint32_t spread = 0;  // which target port (and source address) this set-up uses
 };
 
 enum class timer_kind : std::uint8_t { connect, post, verify };
@@ -113,6 +114,26 @@ std::string header_value(const std::string& head, const char* name) {
 std::string authority(const host_port& hp) {
   const bool v6 = hp.host.find(':') != std::string::npos;
   return (v6 ? "[" + hp.host + "]" : hp.host) + ":" + std::to_string(hp.port);
+}
+
+/// Sets the port of an IPv4 or IPv6 endpoint.
+void set_port(endpoint& e, std::uint16_t port) {
+  if (e.addr.ss_family == AF_INET) {
+    reinterpret_cast<sockaddr_in&>(e.addr).sin_port = htons(port);
+  } else {
+    reinterpret_cast<sockaddr_in6&>(e.addr).sin6_port = htons(port);
+  }
+}
+
+/// Binds fd to 127.0.0.(1 + k), leaving the port to connect(2) so it is chosen for the
+/// whole address pair (IP_BIND_ADDRESS_NO_PORT).
+bool bind_source(int fd, std::uint32_t k) {
+  const int one = 1;
+  ::setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK + k);
+  return ::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) == 0;
 }
 
 void fill_pattern(std::string& s, std::size_t n) {
@@ -179,7 +200,8 @@ class worker {
   SSL_CTX* ctx_ = nullptr;
   std::vector<conn> conns_;
   std::priority_queue<timer, std::vector<timer>, std::greater<timer>> timers_;
-  std::string connect_req_;
+  std::vector<std::string> connect_reqs_;  // one per target port
+  std::uint64_t set_ups_ = 0;              // set-ups started: picks the port and source
   request_src post_;
   request_src verify_;
   phase phase_ = phase::setup;
@@ -240,7 +262,10 @@ bool worker::init(std::string& error) {
            ::inet_pton(AF_INET6, o_.target.host.c_str(), &probe) != 1;  // RFC 6066 3: no IPs
   }
   const std::string auth = authority(o_.target);
-  connect_req_ = "CONNECT " + auth + " HTTP/1.1\r\nHost: " + auth + "\r\n\r\n";
+  for (const std::uint16_t port : o_.target_ports) {
+    const std::string a = authority({o_.target.host, port});
+    connect_reqs_.push_back("CONNECT " + a + " HTTP/1.1\r\nHost: " + a + "\r\n\r\n");
+  }
   post_.blob =
       "POST " + o_.path + " HTTP/1.1\r\nHost: " + auth +
       "\r\nContent-Type: application/octet-stream\r\nContent-Length: " + std::to_string(o_.body) +
@@ -298,9 +323,13 @@ void worker::start_connect(conn& c) {
   c.op_start = now_;
   c.deadline = now_ + to_nanos(o_.timeout_s);
   c.st = state::tcp_connecting;
+  c.spread = static_cast<std::uint32_t>(set_ups_++);
   ++connecting_;
-  if (::connect(c.fd, reinterpret_cast<const sockaddr*>(&hop_.addr), hop_.len) != 0 &&
-      errno != EINPROGRESS) {
+  endpoint to = hop_;
+  if (!o_.proxy) set_port(to, o_.target_ports[c.spread % o_.target_ports.size()]);
+  if ((o_.sources > 1 && !bind_source(c.fd, c.spread % o_.sources)) ||
+      (::connect(c.fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0 &&
+       errno != EINPROGRESS)) {
     fail(c, error_kind::connect);
     return;
   }
@@ -370,15 +399,15 @@ void worker::drive(conn& c, std::uint32_t ev) {
         break;
       }
       case state::proxy_send: {
-        const ssize_t n =
-            ::send(c.fd, connect_req_.data() + c.woff, connect_req_.size() - c.woff, MSG_NOSIGNAL);
+        const std::string& req = connect_reqs_[c.spread % connect_reqs_.size()];
+        const ssize_t n = ::send(c.fd, req.data() + c.woff, req.size() - c.woff, MSG_NOSIGNAL);
         if (n < 0) {
           if (errno == EAGAIN || errno == EWOULDBLOCK) return;
           fail(c, error_kind::proxy);
           return;
         }
         c.woff += static_cast<std::uint64_t>(n);
-        if (c.woff == connect_req_.size()) {
+        if (c.woff == req.size()) {
           c.st = state::proxy_recv;
           c.head.clear();
         }
