@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
-#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
 #include <limits>
 #include <optional>
 
@@ -37,6 +36,41 @@ bool forbidden_octet(unsigned char ch) {
   return (ch < 0x20 && ch != '\t' && ch != '\r' && ch != '\n') || ch == 0x7f;
 }
 
+/// Beast's request parser keeping only what the decision needs (the method, the
+/// target, whether a Transfer-Encoding is announced). http::request_parser would store
+/// every field in a basic_fields, one allocation per field, for each connection; this
+/// one parses the same grammar (basic_parser) and allocates nothing itself.
+class head_parser final : public http::basic_parser<true> {
+ public:
+  using string_view = boost::beast::string_view;
+  using error_code = boost::system::error_code;
+
+  http::verb method = http::verb::unknown;
+  string_view method_text;  ///< views the header handed to put()
+  string_view target;       ///< views the header handed to put()
+  bool transfer_encoding = false;
+
+ private:
+  void on_request_impl(http::verb v, string_view method_str, string_view t, int,
+                       error_code&) override {
+    method = v;
+    method_text = method_str;
+    target = t;
+  }
+  void on_response_impl(int, string_view, int, error_code&) override {}
+  void on_field_impl(http::field name, string_view, string_view, error_code&) override {
+    if (name == http::field::transfer_encoding) transfer_encoding = true;
+  }
+  void on_header_impl(error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
+  std::size_t on_body_impl(string_view body, error_code&) override { return body.size(); }
+  void on_chunk_header_impl(std::uint64_t, string_view, error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view body, error_code&) override {
+    return body.size();
+  }
+  void on_finish_impl(error_code&) override {}
+};
+
 }  // namespace
 
 /// Frames the header (up to the first empty line) and hands it to Beast's parser in
@@ -63,30 +97,32 @@ struct request_reader::impl {
     return outcome;
   }
 
-  bool at_line_start() const {
-    return header.size() >= 2 && header.compare(header.size() - 2, 2, "\r\n") == 0;
+  void store(unsigned char ch) {
+    header.push_back(static_cast<char>(ch));
+    tail = (tail << 8) | ch;
   }
 
   /// Appends header octets from data; returns how many were taken (stops after the
   /// end of the header or at the limit), or an error detail for an octet that is never
   /// valid where it is.
   std::size_t scan(const char* data, std::size_t size, const char*& error) {
+    // One allocation for a header that comes in one piece, not one per doubling.
+    header.reserve(header.size() + std::min(size, header_limit - received) + 2);
     std::size_t i = 0;
     for (; i < size && !complete && received < header_limit; ++i, ++received) {
       const auto ch = static_cast<unsigned char>(data[i]);
-      const bool after_cr = !header.empty() && header.back() == '\r';
+      const bool after_cr = (tail & 0xff) == '\r';
       if (forbidden_octet(ch) || (after_cr && ch != '\n')) {
         error = "invalid octet in request header";
         return i;
       }
-      if ((ch == ' ' || ch == '\t') && at_line_start()) {
+      if ((ch == ' ' || ch == '\t') && (tail & 0xffff) == crlf) {  // at a line start
         error = "obsolete line folding (or whitespace before a header line)";
         return i;
       }
-      if (ch == '\n' && !after_cr) header.push_back('\r');  // lone LF: a line end
-      header.push_back(static_cast<char>(ch));
-      complete = ch == '\n' && header.size() >= 4 &&
-                 header.compare(header.size() - 4, 4, "\r\n\r\n") == 0;
+      if (ch == '\n' && !after_cr) store('\r');  // lone LF: a line end
+      store(ch);
+      complete = tail == (crlf << 16 | crlf);
     }
     return i;
   }
@@ -94,6 +130,10 @@ struct request_reader::impl {
   std::size_t header_limit;
   std::size_t received = 0;  ///< header octets as sent, never more than header_limit
   std::string header;        ///< the same with every line ending as CRLF
+  /// header's last four octets, the newest in the low byte (0 before there are four;
+  /// NUL is never stored): the line-end checks read it, not the string.
+  std::uint32_t tail = 0;
+  static constexpr std::uint32_t crlf = '\r' << 8 | '\n';
   bool complete = false;
   request_outcome outcome;
 };
@@ -123,7 +163,7 @@ const request_outcome& request_reader::feed(const char* data, std::size_t size) 
     return st.outcome;
   }
 
-  http::request_parser<http::empty_body> parser;
+  head_parser parser;
   // The limit applies to the octets as sent (checked above); the CRs added to lone
   // LFs must not make Beast refuse a header that was within it.
   parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(
@@ -141,21 +181,21 @@ const request_outcome& request_reader::feed(const char* data, std::size_t size) 
     return st.finish(request_status::bad_request, "malformed request: " + ec.message());
   }
 
-  const auto& req = parser.get();
-  st.outcome.method = std::string(req.method_string());
+  st.outcome.method = std::string(parser.method_text);
   // RFC 9110 9.1: methods are case-sensitive, so "connect" is an unknown method (405).
-  if (req.method() != http::verb::connect) {
+  if (parser.method != http::verb::connect) {
     return st.finish(request_status::not_connect, "method not allowed: " + st.outcome.method);
   }
   // RFC 9110 9.3.6: a CONNECT request has no content. One that announces some is
   // refused rather than having its "body" forwarded as tunnel data.
   const auto length = parser.content_length();
-  if ((length && *length != 0) || req.count(http::field::transfer_encoding) != 0) {
+  if ((length && *length != 0) || parser.transfer_encoding) {
     return st.finish(request_status::bad_request, "CONNECT request with content");
   }
-  if (!parse_authority(req.target(), st.outcome.host, st.outcome.port)) {
+  const std::string_view target(parser.target.data(), parser.target.size());
+  if (!parse_authority(target, st.outcome.host, st.outcome.port)) {
     return st.finish(request_status::bad_request,
-                     "CONNECT target is not host:port: " + std::string(req.target()));
+                     "CONNECT target is not host:port: " + std::string(target));
   }
   leftover_.assign(data + taken, size - taken);
   return st.finish(request_status::connect, {});

@@ -215,6 +215,9 @@ TEST(Address, NamesClassesForLogs) {
 TEST(Address, DisplaysIpv4MappedAddressesAsPlainIpv4) {
   EXPECT_EQ(display_address(ip("::ffff:10.1.2.3")), "10.1.2.3");
   EXPECT_EQ(display_address(ip("10.1.2.3")), "10.1.2.3");
+  EXPECT_EQ(display_address(ip("0.0.0.0")), "0.0.0.0");
+  EXPECT_EQ(display_address(ip("255.255.255.255")), "255.255.255.255");
+  EXPECT_EQ(display_address(ip("192.168.100.7")), "192.168.100.7");
   EXPECT_EQ(display_address(ip("2001:DB8:0:0::1")), "2001:db8::1");
   EXPECT_EQ(display_address(ip("::1")), "::1");
 }
