@@ -1,6 +1,7 @@
 #include "net/tunnel.hpp"
 
 #include <atomic>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
 #include "net/http_reply.hpp"
@@ -96,12 +97,13 @@ void connection::read_request(std::size_t header_limit, std::chrono::seconds tim
 
 void connection::begin(std::shared_ptr<connection_observer> obs, std::size_t header_limit,
                        std::chrono::seconds timeout) {
-  asio::post(ex_,
-             [self = shared_from_this(), obs = std::move(obs), header_limit, timeout]() mutable {
-               self->observer_ = std::move(obs);
-               self->deadlines_.request_header = timeout;
-               self->start_request(header_limit);
-             });
+  // Inline when the accepting thread is this connection's own (no scheduler trip).
+  asio::dispatch(
+      ex_, [self = shared_from_this(), obs = std::move(obs), header_limit, timeout]() mutable {
+        self->observer_ = std::move(obs);
+        self->deadlines_.request_header = timeout;
+        self->start_request(header_limit);
+      });
 }
 
 void connection::reply_and_close(int status, std::string extra_headers) {

@@ -67,8 +67,9 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Reads the request header (at most header_limit bytes, within timeout).
   void read_request(std::size_t header_limit, std::chrono::seconds timeout);
 
-  /// set_observer and read_request in one step (one post to the strand): what a
-  /// session does first. From here the observer's answers drive the connection.
+  /// set_observer and read_request in one step: what a session does first. Runs
+  /// inline when called on the connection's own thread, else is posted there. From here
+  /// the observer's answers drive the connection.
   void begin(std::shared_ptr<connection_observer> obs, std::size_t header_limit,
              std::chrono::seconds timeout);
 

@@ -39,7 +39,7 @@ void tunnel_relay::start() {
     inspector_ = std::make_unique<tls::handshake_inspector>(*s_->options.inspect);
     handshake_deadline_ = now + limits_.handshake;
   }
-  auto head = std::make_shared<std::string>(connection_established());
+  std::string head(connection_established());
   if (!s_->upstream.early.empty()) {
     // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
     // follow our 200, after the inspector has seen them.
@@ -48,22 +48,35 @@ void tunnel_relay::start() {
                  early.size())) {
       return;
     }
-    *head += early;
+    head += early;
     total_[1] += early.size();
     unflushed_[1] += early.size();
   }
   arm();
-  asio::async_write(client_.socket(), asio::buffer(*head),
-                    [self = shared_from_this(), head](const error_code& ec, std::size_t) {
+  // The 200 nearly always fits the fresh socket's send buffer: sent here, the tunnel
+  // goes on without a trip through the scheduler (async_write would complete through
+  // it even when its first send took everything). What does not fit goes out async.
+  error_code ec;
+  const std::size_t sent = client_.socket().write_some(asio::buffer(head), ec);
+  if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
+    return end(io_failure(ec), ec.message());
+  }
+  if (!ec && sent == head.size()) return established();
+  auto rest = std::make_shared<std::string>(head.substr(ec ? 0 : sent));
+  asio::async_write(client_.socket(), asio::buffer(*rest),
+                    [self = shared_from_this(), rest](const error_code& wec, std::size_t) {
                       if (self->stopped_) return;
-                      if (ec) return self->end(io_failure(ec), ec.message());
-                      auto info = self->s_->info;
-                      info.seconds =
-                          std::chrono::duration<double>(clock_type::now() - self->s_->request_at)
-                              .count();
-                      if (self->observer_) self->observer_->on_established(info);
-                      if (!self->stopped_) self->start_pumps();
+                      if (wec) return self->end(io_failure(wec), wec.message());
+                      self->established();
                     });
+}
+
+/// The 200 is out: the owner hears of the tunnel, and the pumps start.
+void tunnel_relay::established() {
+  auto info = s_->info;
+  info.seconds = std::chrono::duration<double>(clock_type::now() - s_->request_at).count();
+  if (observer_) observer_->on_established(info);
+  if (!stopped_) start_pumps();
 }
 
 void tunnel_relay::start_pumps() {
@@ -136,9 +149,7 @@ void tunnel_relay::on_end(direction d) {
   }
 }
 
-void tunnel_relay::on_failed(direction, const error_code& ec) {
-  end(io_failure(ec), ec.message());
-}
+void tunnel_relay::on_failed(direction, const error_code& ec) { end(io_failure(ec), ec.message()); }
 
 void tunnel_relay::on_splice_unavailable(direction d) {
   splice_ok_ = false;  // out of descriptors for a pipe, or no splice here: copy instead

@@ -45,6 +45,7 @@ class tunnel_relay final : public pump_listener,
   tunnel_stats stop(close_reason reason, std::string detail);
 
  private:
+  void established();
   void start_pumps();
   void run(direction d);
   bool inspect(direction d, const std::uint8_t* data, std::size_t n);
