@@ -98,10 +98,7 @@ void admission::admit(std::shared_ptr<net::connection> conn, const route_view& r
 void admission::spawn_session(std::shared_ptr<net::connection> conn, const route_view& route,
                               std::string client) {
   const auto id = conn->id();
-  std::weak_ptr<admission> weak = weak_from_this();
-  std::function<void()> release = [weak, id] {
-    if (auto self = weak.lock()) self->release(id);
-  };
+  const admission_release release{weak_from_this(), id};
   auto s = sys_.spawn<caf::lazy_init>(session, conn, client, release);
   bool stop_now = false;
   {
@@ -195,6 +192,10 @@ void admission::release(std::uint64_t id) {
     draining = draining_;
   }
   if (draining) notify_listener();
+}
+
+void admission_release::operator()() const {
+  if (auto g = gate.lock()) g->release(id);
 }
 
 void admission::notify_listener() {

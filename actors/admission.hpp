@@ -16,6 +16,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "actors/admission_release.hpp"
 #include "actors/messages.hpp"
 #include "actors/services.hpp"
 #include "net/decision.hpp"
@@ -44,6 +45,7 @@ class admission : public std::enable_shared_from_this<admission> {
   std::uint64_t shut();
 
  private:
+  friend struct admission_release;  // calls release(id)
   struct live_session {
     caf::actor session;  ///< null while it is being spawned
     std::string addr;
@@ -67,7 +69,7 @@ class admission : public std::enable_shared_from_this<admission> {
     if (!b.closing && !b.limits.refused()) add();
     return b;
   }
-  route_view refresh_route();  // with mu_ held
+  route_view refresh_route();                                    // with mu_ held
   net::connection_load load_for(const std::string& addr) const;  // with mu_ held
   std::string limit_message(const net::policy_snapshot& p, const net::connection_load& load) const;
   void admit(std::shared_ptr<net::connection> conn, const route_view& route);
@@ -84,9 +86,9 @@ class admission : public std::enable_shared_from_this<admission> {
   services_ptr svc_;
   std::mutex mu_;
   route_view route_;  ///< the route in force as last read (refreshed per accept)
-  std::unordered_map<std::uint64_t, live_session> live_;          ///< connection id -> session
-  std::unordered_map<std::string, std::uint32_t> per_client_;     ///< client address -> live count
-  std::unordered_map<std::uint64_t, waiting_conn> waiting_;        ///< PROXY header not yet read
+  std::unordered_map<std::uint64_t, live_session> live_;       ///< connection id -> session
+  std::unordered_map<std::string, std::uint32_t> per_client_;  ///< client address -> live count
+  std::unordered_map<std::uint64_t, waiting_conn> waiting_;    ///< PROXY header not yet read
   std::unordered_map<std::string, std::uint32_t> waiting_per_peer_;
   caf::actor_addr listener_;
   bool draining_ = false;

@@ -25,14 +25,14 @@ void on_end(session_actor* self, const session_end& end) {
 
 caf::behavior session(caf::stateful_actor<session_state>* self,
                       std::shared_ptr<net::connection> conn, std::string client,
-                      std::function<void()> on_exit) {
+                      admission_release on_exit) {
   self->state.conn = conn;
   self->state.client = std::move(client);
   // Whatever ends this actor (its connection's end, a stop, shutdown) closes the
   // connection (a no-op once it has ended) and frees the admission.
   self->attach_functor([conn, on_exit = std::move(on_exit)](const caf::error&) {
     conn->close();
-    if (on_exit) on_exit();
+    on_exit();
   });
   return {
       [=](closed_atom, const session_end& end) { on_end(self, end); },

@@ -8,10 +8,10 @@
 /// bytes themselves never pass through it.
 
 #include <caf/all.hpp>
-#include <functional>
 #include <memory>
 #include <string>
 
+#include "actors/admission_release.hpp"
 #include "actors/messages.hpp"
 
 namespace omsgw::actors {
@@ -27,6 +27,6 @@ struct session_state {
 /// once when the session ends, whatever ends it (the listener's bookkeeping).
 caf::behavior session(caf::stateful_actor<session_state>* self,
                       std::shared_ptr<net::connection> conn, std::string client,
-                      std::function<void()> on_exit);
+                      admission_release on_exit);
 
 }  // namespace omsgw::actors

@@ -54,6 +54,7 @@ void flush_ends() {
   if (p.batch.ends.empty()) return;
   session_ends batch;
   batch.ends.swap(p.batch.ends);
+  p.batch.ends.reserve(batch.ends.size());  // the next batch is likely as large
   if (auto listener = caf::actor_cast<caf::actor>(p.listener)) {
     caf::anon_send(listener, closed_atom::value, std::move(batch));
   } else {  // no listener (stopping): straight to each session
@@ -101,11 +102,11 @@ class session_link final : public net::connection_observer {
   void on_closed(const net::tunnel_stats& stats) override {
     svc_->metrics->tunnel_duration.Observe(stats.seconds);
     if (stats.reason == net::close_reason::io_error) svc_->metrics->errors.Increment();
-    if (release_) release_();
+    release_();
     tell_end(*io_, listener_, session_, session_end{true, stats, dest_});
   }
   void on_finished() override {
-    if (release_) release_();
+    release_();
     tell_end(*io_, listener_, session_, session_end{false, {}, dest_});
   }
 
@@ -124,7 +125,7 @@ class session_link final : public net::connection_observer {
   std::string dest_;    ///< "host:port" once known
   std::string host_;
   std::uint16_t port_ = 0;
-  std::function<void()> release_;
+  admission_release release_;
 };
 
 /// The request header's terminal state: a CONNECT goes on to decide(), anything else

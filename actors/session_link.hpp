@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/admission_release.hpp"
 #include "actors/services.hpp"
 #include "net/connection_observer.hpp"
 
@@ -32,7 +33,7 @@ struct session_link_args {
   /// Frees the connection's admission place; called on the I/O thread the moment the
   /// connection ends, so a client that closes and reconnects at once finds its place
   /// free (the session's exit calls it again: it is idempotent).
-  std::function<void()> release;
+  admission_release release;
 };
 
 std::shared_ptr<net::connection_observer> make_session_link(session_link_args args);

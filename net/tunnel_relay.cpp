@@ -39,7 +39,8 @@ void tunnel_relay::start() {
     inspector_ = std::make_unique<tls::handshake_inspector>(*s_->options.inspect);
     handshake_deadline_ = now + limits_.handshake;
   }
-  std::string head(connection_established());
+  std::string_view head = connection_established();
+  std::string with_early;  // stays empty (no allocation) unless a relay passed bytes on
   if (!s_->upstream.early.empty()) {
     // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
     // follow our 200, after the inspector has seen them.
@@ -48,7 +49,9 @@ void tunnel_relay::start() {
                  early.size())) {
       return;
     }
-    head += early;
+    with_early.reserve(head.size() + early.size());
+    with_early.append(head).append(early);
+    head = with_early;
     total_[1] += early.size();
     unflushed_[1] += early.size();
   }
@@ -57,12 +60,12 @@ void tunnel_relay::start() {
   // goes on without a trip through the scheduler (async_write would complete through
   // it even when its first send took everything). What does not fit goes out async.
   error_code ec;
-  const std::size_t sent = client_.socket().write_some(asio::buffer(head), ec);
+  const std::size_t sent = client_.socket().write_some(asio::buffer(head.data(), head.size()), ec);
   if (ec && ec != asio::error::would_block && ec != asio::error::try_again) {
     return end(io_failure(ec), ec.message());
   }
   if (!ec && sent == head.size()) return established();
-  auto rest = std::make_shared<std::string>(head.substr(ec ? 0 : sent));
+  auto rest = std::make_shared<std::string>(head.substr(ec ? 0 : sent));  // outlives head
   asio::async_write(client_.socket(), asio::buffer(*rest),
                     [self = shared_from_this(), rest](const error_code& wec, std::size_t) {
                       if (self->stopped_) return;
