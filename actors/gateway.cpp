@@ -201,7 +201,7 @@ bool gateway::listen() {
           OMSGW_EVENT(error, application_error, events::context{}, "accept failed: {}{}",
                       ec.message(), paused ? " (pausing accept)" : "");
         },
-        k_accept_pause, [pool = io_.get()]() -> asio::io_context& { return pool->next(); });
+        k_accept_pause, [pool = io_.get()] { return pool->place(); });
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on {}:{}: {}",
                 cfg.listen.address, cfg.listen.port, e.what());

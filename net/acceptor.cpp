@@ -14,7 +14,9 @@ using boost::system::error_code;
 acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
                    error_handler on_error, std::chrono::milliseconds emfile_pause,
                    context_picker pick)
-    : pick_(pick ? std::move(pick) : context_picker([&ioc]() -> asio::io_context& { return ioc; })),
+    : pick_(pick ? std::move(pick) : context_picker([&ioc] {
+        return placement{&ioc, {}};
+      })),
       strand_(asio::make_strand(ioc)),
       acceptor_(strand_),
       pause_timer_(strand_),
@@ -81,14 +83,17 @@ void acceptor::accept_backlog() {
     // Its own endpoint: an async_accept may be pending, and peer_ is where that one's
     // kernel accept writes its peer before its handler runs.
     tcp::endpoint peer;
-    tcp::socket socket(pick_().get_executor());
+    placement where = pick_();
+    tcp::socket socket(where.context->get_executor());
     acceptor_.accept(socket, peer, ec);  // would_block once the queue is empty
-    if (!ec) hand_on(std::move(socket), peer);
+    if (!ec) hand_on(std::move(socket), peer, std::move(where.load));
   }
 }
 
-void acceptor::hand_on(tcp::socket socket, const tcp::endpoint& peer) {
-  on_accept_(std::make_shared<connection>(std::move(socket), ++next_id_, peer));
+void acceptor::hand_on(tcp::socket socket, const tcp::endpoint& peer, load_token load) {
+  auto conn = std::make_shared<connection>(std::move(socket), ++next_id_, peer);
+  conn->count_load(std::move(load));
+  on_accept_(std::move(conn));
 }
 
 void acceptor::close_listener() {
@@ -112,7 +117,8 @@ void acceptor::do_accept() {
   // The peer's address comes with the accept (no getpeername). Each I/O context has one
   // thread (net/io_pool), so its plain executor serialises the connection's handlers
   // as a strand would, without a strand's queue and lock.
-  acceptor_.async_accept(pick_().get_executor(), peer_,
+  pending_ = pick_();
+  acceptor_.async_accept(pending_.context->get_executor(), peer_,
                          [self = shared_from_this()](const error_code& ec, tcp::socket socket) {
                            self->on_accepted(ec, std::move(socket));
                          });
@@ -120,8 +126,9 @@ void acceptor::do_accept() {
 
 void acceptor::on_accepted(const error_code& ec, tcp::socket socket) {
   accept_pending_ = false;
+  load_token load = std::move(pending_.load);  // counted from the accept on, or dropped
   // An accept that completed while stop() was queued is served, not dropped.
-  if (!ec) hand_on(std::move(socket), peer_);
+  if (!ec) hand_on(std::move(socket), peer_, std::move(load));
   if (state_ == state::closed) return finish_stop();
   if (ec == asio::error::operation_aborted) return;
   if (ec) {

@@ -13,6 +13,7 @@
 #include <memory>
 #include <vector>
 
+#include "net/io_pool.hpp"
 #include "net/tunnel.hpp"
 
 namespace omsgw::net {
@@ -22,8 +23,9 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   using accept_handler = std::function<void(std::shared_ptr<connection>)>;
   /// Called for accept errors (e.g. EMFILE) with the pause that follows.
   using error_handler = std::function<void(const boost::system::error_code&, bool paused)>;
-  /// Picks the io_context each accepted connection lives on (net::io_pool::next).
-  using context_picker = std::function<boost::asio::io_context&()>;
+  /// Picks the io_context each accepted connection lives on, with the connection's
+  /// share in its load (net::io_pool::place).
+  using context_picker = std::function<placement()>;
 
   /// Opens, binds and listens; throws boost::system::system_error on failure
   /// (start-up only). An IPv6 wildcard listens dual-stack. The listening socket
@@ -49,7 +51,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   void do_accept();
   void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
   /// A new connection with its peer's address, to on_accept_.
-  void hand_on(tcp::socket socket, const tcp::endpoint& peer);
+  void hand_on(tcp::socket socket, const tcp::endpoint& peer, load_token load);
   void refuse_new_handshakes();
   void accept_backlog();
   void close_listener();
@@ -70,6 +72,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   std::chrono::milliseconds emfile_pause_;
   tcp::endpoint local_;
   tcp::endpoint peer_;  ///< the pending async_accept's peer (written by its accept)
+  placement pending_;   ///< where the pending async_accept's connection will live
   std::uint64_t next_id_ = 0;
   state state_ = state::running;
   bool accept_pending_ = false;

@@ -6,6 +6,7 @@ namespace omsgw::net {
 
 io_pool::io_pool(unsigned threads) {
   const unsigned n = std::max(1u, threads);
+  load_ = std::shared_ptr<std::atomic<long>[]>(new std::atomic<long>[n]());
   contexts_.reserve(n);
   work_.reserve(n);
   for (unsigned i = 0; i < n; ++i) {
@@ -25,6 +26,22 @@ boost::asio::io_context& io_pool::next() {
   return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
 }
 
+placement io_pool::place() {
+  std::size_t least = 0;
+  long least_load = load_[0].load(std::memory_order_relaxed);
+  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+    const long l = load_[i].load(std::memory_order_relaxed);
+    if (l < least_load) {
+      least = i;
+      least_load = l;
+    }
+  }
+  const bool stay = load_[0].load(std::memory_order_relaxed) <= least_load + k_spill_slack;
+  const std::size_t pick = stay ? 0 : least;
+  // The token shares the counts' ownership, pointing at its own context's.
+  return {contexts_[pick].get(), load_token({load_, &load_[pick]})};
+}
+
 std::vector<boost::asio::io_context*> io_pool::contexts() const {
   std::vector<boost::asio::io_context*> out;
   for (const auto& c : contexts_) out.push_back(c.get());
@@ -40,7 +57,8 @@ void io_pool::release_work() {
 }
 
 bool io_pool::stopped() const {
-  return std::all_of(contexts_.begin(), contexts_.end(), [](const auto& c) { return c->stopped(); });
+  return std::all_of(contexts_.begin(), contexts_.end(),
+                     [](const auto& c) { return c->stopped(); });
 }
 
 void io_pool::stop() {

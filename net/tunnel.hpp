@@ -23,6 +23,7 @@
 #include "net/byte_stream.hpp"
 #include "net/client_reader.hpp"
 #include "net/connection_observer.hpp"
+#include "net/load_token.hpp"
 #include "net/policy.hpp"
 #include "net/proxy_protocol.hpp"
 #include "net/relay_opener.hpp"
@@ -93,6 +94,10 @@ class connection : public std::enable_shared_from_this<connection> {
   /// Process-wide count of connection objects alive (for leak checks in tests).
   static std::uint64_t live_count();
 
+  /// Counts this connection in its I/O context's load for as long as it lives
+  /// (net/io_pool::place). Before any other call, on the accepting thread.
+  void count_load(load_token load) { load_ = std::move(load); }
+
  private:
   /// Where the connection is; exactly one at a time, only ever moving forward.
   enum class phase {
@@ -127,6 +132,7 @@ class connection : public std::enable_shared_from_this<connection> {
   tcp::socket client_socket_;
   boost::asio::steady_timer timer_;
   std::uint64_t id_;
+  load_token load_;  ///< this connection in its context's load (io_pool::place)
   tcp::endpoint client_;
   std::shared_ptr<connection_observer> observer_;
   std::shared_ptr<resolver> dns_;

@@ -22,7 +22,8 @@ import urllib.request
 
 import pytest
 
-from gwtest import Certs, EchoServer, Gateway, base_config, free_port, recv_exact
+from gwtest import Certs, EchoServer, Gateway, base_config, free_port, on_every_io_thread, \
+    proxy_connect, recv_exact
 
 GOOD = "127.0.0.1"
 HOSTILE = [f"127.0.0.{i}" for i in range(2, 10)]
@@ -298,9 +299,17 @@ def test_gateway_survives_hostile_traffic_while_serving_good_agents(env, capsys)
     pid = gw.proc.pid
     admin = gw.config["admin"]["port"]
 
-    # Warm up (thread pools, allocator arenas, the first TLS inspection), then the baseline.
-    for i in range(4):
-        assert good_agent(gw.port, echo.port, certs.ca, 10_000 + i) is True
+    # Warm up (thread pools, allocator arenas, the first TLS inspection) on every I/O
+    # thread, then the baseline.
+    def warm():
+        for i in range(4):
+            assert good_agent(gw.port, echo.port, certs.ca, 10_000 + i) is True
+
+    def hold():
+        return proxy_connect("127.0.0.1", gw.port, f"allowed.test:{echo.port}")[0]
+
+    on_every_io_thread(hold, warm)
+    warm()
     time.sleep(0.5)
     fd_before, rss_before = fd_count(pid), rss_kib(pid)
     with open(f"/proc/{pid}/maps") as f:

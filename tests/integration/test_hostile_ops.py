@@ -22,7 +22,8 @@ import urllib.request
 
 import pytest
 
-from gwtest import BIN, EchoServer, FakeDns, Gateway, base_config, free_port, recv_exact, \
+from gwtest import BIN, EchoServer, FakeDns, Gateway, base_config, free_port, \
+    on_every_io_thread, recv_exact, \
     yaml_dump
 
 BALANCER = "127.0.0.2"                       # in listen.proxy_protocol_trusted
@@ -165,8 +166,12 @@ def test_operator_mistakes_and_hostile_peers_lose_no_good_tunnel(env):
     gw, echo, root = env["gw"], env["echo"], env["root"]
     pid, admin, port = gw.proc.pid, gw.config["admin"]["port"], gw.port
     targets = [f"allowed.test:{echo.port}", f"named.test:{echo.port}"]
-    for i in range(8):  # warm up pools and the DNS cache before the baseline
-        assert agent_round(port, f"{AGENT_NET}.{10 + i}", targets[i % 2], i) is True
+    def warm():  # pools and the DNS cache, before the baseline
+        for i in range(8):
+            assert agent_round(port, f"{AGENT_NET}.{10 + i}", targets[i % 2], i) is True
+
+    on_every_io_thread(lambda: via_balancer(port, f"{AGENT_NET}.99", targets[0])[1], warm)
+    warm()
     time.sleep(0.5)
     fd_before, rss_before = fd_count(pid), rss_kib(pid)
     with open(f"/proc/{pid}/maps") as f:
