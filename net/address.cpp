@@ -57,28 +57,29 @@ struct v6_range {
 // deprecated site-local, and AWS's IPv6 metadata endpoint. The blocks that carry an
 // IPv4 address (::/96, ::ffff:0:0/96, 64:ff9b::/96, 2002::/16) are handled before
 // this table; 64:ff9b:1::/48 after its embedded IPv4 is checked.
+// clang-format off
 constexpr v6_range k_v6[] = {
-    {{0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54},
-     128,
-     ac::cloud_metadata},                                         // fd00:ec2::254 AWS metadata
+    {{0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54}, 128,
+     ac::cloud_metadata},                                   // fd00:ec2::254 AWS metadata
     {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, ac::private_net},  // local-use NAT64, RFC 8215
-    {{0x01, 0x00}, 64, ac::unspecified},                          // 100::/64 discard-only, RFC 6666
-    {{0x01, 0x00, 0, 0, 0, 0, 0, 0x01}, 64, ac::special},         // 100:0:0:1::/64 dummy, RFC 9780
+    {{0x01, 0x00}, 64, ac::unspecified},                    // 100::/64 discard-only, RFC 6666
+    {{0x01, 0x00, 0, 0, 0, 0, 0, 0x01}, 64, ac::special},   // 100:0:0:1::/64 dummy, RFC 9780
     {{0x20, 0x01, 0x00, 0x02, 0x00, 0x00}, 48, ac::benchmarking},  // 2001:2::/48, RFC 5180
     {{0x20, 0x01}, 23, ac::special},  // 2001::/23 IETF protocol assignments, RFC 2928
                                       //   (Teredo 2001::/32 RFC 4380, AMT 2001:3::/32
                                       //   RFC 7450, AS112 2001:4:112::/48 RFC 7535,
                                       //   ORCHIDv2 2001:20::/28 RFC 7343, anycast ...)
-    {{0x20, 0x01, 0x0d, 0xb8}, 32, ac::documentation},        // 2001:db8::/32, RFC 3849
+    {{0x20, 0x01, 0x0d, 0xb8}, 32, ac::documentation},      // 2001:db8::/32, RFC 3849
     {{0x26, 0x20, 0x00, 0x4f, 0x80, 0x00}, 48, ac::special},  // 2620:4f:8000::/48 AS112
                                                               //   direct delegation, RFC 7534
-    {{0x3f, 0xff}, 20, ac::documentation},                    // 3fff::/20, RFC 9637
-    {{0x5f, 0x00}, 16, ac::special},                          // 5f00::/16 SRv6 SIDs, RFC 9602
-    {{0xfc}, 7, ac::private_net},                             // fc00::/7 unique local, RFC 4193
-    {{0xfe, 0x80}, 10, ac::link_local},                       // fe80::/10 link-local, RFC 4291
-    {{0xfe, 0xc0}, 10, ac::private_net},                      // fec0::/10 site-local, RFC 3879
-    {{0xff}, 8, ac::multicast},                               // ff00::/8 multicast, RFC 4291
+    {{0x3f, 0xff}, 20, ac::documentation},                  // 3fff::/20, RFC 9637
+    {{0x5f, 0x00}, 16, ac::special},                        // 5f00::/16 SRv6 SIDs, RFC 9602
+    {{0xfc}, 7, ac::private_net},                           // fc00::/7 unique local, RFC 4193
+    {{0xfe, 0x80}, 10, ac::link_local},                     // fe80::/10 link-local, RFC 4291
+    {{0xfe, 0xc0}, 10, ac::private_net},                    // fec0::/10 site-local, RFC 3879
+    {{0xff}, 8, ac::multicast},                             // ff00::/8 multicast, RFC 4291
 };
+// clang-format on
 
 bool in_v4(std::uint32_t addr, std::uint32_t net, unsigned prefix) {
   const std::uint32_t mask = prefix == 0 ? 0 : ~std::uint32_t{0} << (32 - prefix);
@@ -154,31 +155,23 @@ address_class classify_address(const ip_address& addr) {
   return addr.is_v4() ? classify_v4(addr.to_v4()) : classify_v6(addr.to_v6());
 }
 
+// clang-format off
 const char* to_string(address_class c) {
   switch (c) {
-    case ac::public_unicast:
-      return "public";
-    case ac::loopback:
-      return "loopback";
-    case ac::private_net:
-      return "private";
-    case ac::link_local:
-      return "link_local";
-    case ac::multicast:
-      return "multicast";
-    case ac::unspecified:
-      return "unspecified";
-    case ac::documentation:
-      return "documentation";
-    case ac::benchmarking:
-      return "benchmarking";
-    case ac::special:
-      return "special-purpose";
-    case ac::cloud_metadata:
-      return "a cloud metadata endpoint";
+    case ac::public_unicast: return "public";
+    case ac::loopback: return "loopback";
+    case ac::private_net: return "private";
+    case ac::link_local: return "link_local";
+    case ac::multicast: return "multicast";
+    case ac::unspecified: return "unspecified";
+    case ac::documentation: return "documentation";
+    case ac::benchmarking: return "benchmarking";
+    case ac::special: return "special-purpose";
+    case ac::cloud_metadata: return "a cloud metadata endpoint";
   }
   return "unknown";
 }
+// clang-format on
 
 std::string display_address(const ip_address& addr) {
   const ip_address a = grammar::unmapped(addr);

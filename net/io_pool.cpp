@@ -22,13 +22,10 @@ io_pool::~io_pool() {
   join();
 }
 
-boost::asio::io_context& io_pool::next() {
-  return *contexts_[next_.fetch_add(1, std::memory_order_relaxed) % contexts_.size()];
-}
-
 placement io_pool::place() {
+  const long primary_load = load_[0].load(std::memory_order_relaxed);
   std::size_t least = 0;
-  long least_load = load_[0].load(std::memory_order_relaxed);
+  long least_load = primary_load;
   for (std::size_t i = 1; i < contexts_.size(); ++i) {
     const long l = load_[i].load(std::memory_order_relaxed);
     if (l < least_load) {
@@ -36,8 +33,7 @@ placement io_pool::place() {
       least_load = l;
     }
   }
-  const bool stay = load_[0].load(std::memory_order_relaxed) <= least_load + k_spill_slack;
-  const std::size_t pick = stay ? 0 : least;
+  const std::size_t pick = primary_load <= least_load + k_spill_slack ? 0 : least;
   // The token shares the counts' ownership, pointing at its own context's.
   return {contexts_[pick].get(), load_token({load_, &load_[pick]})};
 }

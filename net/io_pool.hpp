@@ -33,8 +33,6 @@ class io_pool {
 
   /// The first context: listening sockets, the admin server, signals, file watching.
   boost::asio::io_context& primary() { return *contexts_.front(); }
-  /// The context for the next connection (round-robin; any thread).
-  boost::asio::io_context& next();
   /// The context for a connection accepted on the primary context: the primary itself
   /// while it holds at most k_spill_slack connections more than the least loaded
   /// context, else the least loaded one. A burst of short-lived connections then stays
@@ -70,7 +68,6 @@ class io_pool {
   std::shared_ptr<std::atomic<long>[]> load_;
   std::vector<guard> work_;
   std::vector<std::thread> threads_;
-  std::atomic<unsigned> next_{0};
 };
 
 }  // namespace omsgw::net

@@ -8,6 +8,15 @@
 namespace omsgw::loadgen {
 namespace {
 
+/// A decimal port, 1..65535.
+bool parse_port(const std::string& s, std::uint16_t& out) {
+  char* end = nullptr;
+  const long p = std::strtol(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0' || p < 1 || p > 65535) return false;
+  out = static_cast<std::uint16_t>(p);
+  return true;
+}
+
 bool parse_host_port(const std::string& s, host_port& out) {
   std::string host;
   std::string port;
@@ -22,11 +31,8 @@ bool parse_host_port(const std::string& s, host_port& out) {
     host = s.substr(0, colon);
     port = s.substr(colon + 1);
   }
-  char* end = nullptr;
-  const long p = std::strtol(port.c_str(), &end, 10);
-  if (host.empty() || port.empty() || *end != '\0' || p < 1 || p > 65535) return false;
+  if (host.empty() || !parse_port(port, out.port)) return false;
   out.host = host;
-  out.port = static_cast<std::uint16_t>(p);
   return true;
 }
 
@@ -39,11 +45,11 @@ bool parse_target(const std::string& s, options& out) {
   out.target_ports = {out.target.port};
   for (auto at = comma; at != std::string::npos;) {
     const auto next = s.find(',', at + 1);
-    const std::string port = s.substr(at + 1, next == std::string::npos ? next : next - at - 1);
-    char* end = nullptr;
-    const long p = std::strtol(port.c_str(), &end, 10);
-    if (port.empty() || *end != '\0' || p < 1 || p > 65535) return false;
-    out.target_ports.push_back(static_cast<std::uint16_t>(p));
+    std::uint16_t port = 0;
+    if (!parse_port(s.substr(at + 1, next == std::string::npos ? next : next - at - 1), port)) {
+      return false;
+    }
+    out.target_ports.push_back(port);
     at = next;
   }
   return true;

@@ -1,5 +1,4 @@
-// net::io_pool: one io_context per thread; connections placed round-robin (next) or by
-// load (place).
+// net::io_pool: one io_context per thread; connections placed by load (place).
 #include "net/io_pool.hpp"
 
 #include <gtest/gtest.h>
@@ -13,25 +12,23 @@
 namespace omsgw::net {
 namespace {
 
-TEST(IoPool, HandsOutEveryContextInTurn) {
+TEST(IoPool, ListsEveryContextOncePrimaryFirst) {
   io_pool pool(3);
   ASSERT_EQ(pool.size(), 3u);
-  boost::asio::io_context* first = &pool.next();
-  boost::asio::io_context* second = &pool.next();
-  boost::asio::io_context* third = &pool.next();
-  EXPECT_EQ(first, &pool.primary());
-  EXPECT_NE(first, second);
-  EXPECT_NE(second, third);
-  EXPECT_NE(first, third);
-  EXPECT_EQ(&pool.next(), first);
+  const auto all = pool.contexts();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0], &pool.primary());
+  EXPECT_NE(all[0], all[1]);
+  EXPECT_NE(all[1], all[2]);
+  EXPECT_NE(all[0], all[2]);
 }
 
 TEST(IoPool, EachContextRunsOnItsOwnThreadUntilItsWorkIsReleased) {
   io_pool pool(2);
   pool.run();
   std::promise<std::thread::id> a, b;
-  boost::asio::post(pool.next(), [&a] { a.set_value(std::this_thread::get_id()); });
-  boost::asio::post(pool.next(), [&b] { b.set_value(std::this_thread::get_id()); });
+  boost::asio::post(*pool.contexts()[0], [&a] { a.set_value(std::this_thread::get_id()); });
+  boost::asio::post(*pool.contexts()[1], [&b] { b.set_value(std::this_thread::get_id()); });
   const auto ta = a.get_future().get();
   const auto tb = b.get_future().get();
   EXPECT_NE(ta, tb);
