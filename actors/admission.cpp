@@ -109,8 +109,7 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
   }
   const auto timeout = std::chrono::seconds(route.policy->config->limits.header_timeout_s);
   auto& io = conn->io_context();
-  conn->begin(make_session_link(
-                  {s, listener_, &io, svc_, route, id, std::move(client), std::move(release)}),
+  conn->begin(make_session_link({s, &io, svc_, route, id, std::move(client), std::move(release)}),
               net::max_header_bytes, timeout);
   if (stop_now) caf::anon_send_exit(s, caf::exit_reason::user_shutdown);
 }

@@ -22,9 +22,8 @@ void start_drain(listener_actor* self, std::uint32_t timeout_s) {
   s.draining = true;
   s.gate->start_drain();
   if (s.acceptor) {
-    s.acceptor->stop([me = caf::actor_cast<caf::actor>(self)] {
-      caf::anon_send(me, stopped_atom::value);
-    });
+    s.acceptor->stop(
+        [me = caf::actor_cast<caf::actor>(self)] { caf::anon_send(me, stopped_atom::value); });
   } else {
     s.accept_stopped = true;
   }
@@ -71,11 +70,6 @@ caf::behavior listener(listener_actor* self, std::shared_ptr<net::acceptor> acce
         maybe_drained(self->state);
       },
       [=](released_atom) { maybe_drained(self->state); },
-      // Session ends gathered on an I/O thread (actors/session_link): each is passed
-      // on from here, on this actor thread, without waking another.
-      [=](closed_atom, session_ends& batch) {
-        for (auto& one : batch.ends) self->send(one.session, closed_atom::value, std::move(one.end));
-      },
       [=](deadline_atom) { end_drain(self); },
       [=](status_atom) {
         auto st = self->state.gate->status();

@@ -54,16 +54,6 @@ struct session_end {
   std::string dest;         ///< "host:port" once the request named one
 };
 
-/// Session ends gathered on one I/O thread, handed on by the listener: one actor
-/// wake-up for many tunnels (actors/session_link).
-struct session_ends {
-  struct one {
-    caf::actor session;
-    session_end end;
-  };
-  std::vector<one> ends;
-};
-
 /// Live-connection figures the listener owns (for /status and PerfMon).
 struct listener_status {
   std::uint64_t active = 0;
@@ -92,7 +82,6 @@ struct reload_result {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::policy_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::net::relay_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::session_end)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::session_ends)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::listener_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::reload_result)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(omsgw::actors::perfmon_sample_msg)

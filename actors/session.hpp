@@ -23,8 +23,10 @@ struct session_state {
 };
 
 /// Spawned lazily (caf::lazy_init) from the accepting thread: it first runs when its
-/// connection ends or it is stopped, so a set-up wakes no actor thread. on_exit runs
-/// once when the session ends, whatever ends it (the listener's bookkeeping).
+/// connection ends or it is stopped, so a set-up wakes no actor thread. Told of the end
+/// by its link, it runs on its connection's I/O thread (actors/thread_unit); stopped
+/// by the listener, on CAF's. on_exit runs once when the session ends, whatever ends it
+/// (the listener's bookkeeping).
 caf::behavior session(caf::stateful_actor<session_state>* self,
                       std::shared_ptr<net::connection> conn, std::string client,
                       admission_release on_exit);

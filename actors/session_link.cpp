@@ -4,6 +4,7 @@
 
 #include "actors/messages.hpp"
 #include "actors/refusal.hpp"
+#include "actors/thread_unit.hpp"
 #include "metrics/events.hpp"
 #include "net/address.hpp"
 #include "net/decision.hpp"
@@ -33,53 +34,46 @@ std::string endpoint_text(const net::tcp::endpoint& ep) {
   return net::display_endpoint(ep.address(), ep.port());
 }
 
-/// How long an I/O thread gathers session ends before it hands them on: long enough
-/// that a busy thread hands on many per message (one actor wake-up for the batch),
-/// short enough that a session's end (and its admission slot) is freed at once for a
-/// person. Nothing on a tunnel's path waits for it.
+/// How long an I/O thread gathers session ends before it runs their sessions: long
+/// enough that a busy thread runs many per pass, short enough that a session's end is
+/// seen at once by a person. Nothing on a tunnel's path waits for it, and the ends are
+/// told from a timer's handler, never from inside the connection that ended.
 constexpr auto k_end_batch_window = std::chrono::milliseconds(2);
 
 /// The ends told on this I/O thread since its last flush. Every context of the I/O
 /// pool has exactly one thread, so the flush timer, created on the context of the
 /// first end told here, fires on this thread.
 struct pending_ends {
-  caf::actor_addr listener;
-  session_ends batch;
+  std::vector<std::pair<caf::actor, session_end>> ends;
   std::unique_ptr<boost::asio::steady_timer> timer;
 };
 thread_local pending_ends t_pending;
 
+/// Each session is told how its connection ended and runs here, on the connection's
+/// thread (actors/thread_unit): no actor thread wakes, and the connection is freed on
+/// the thread that allocated it.
 void flush_ends() {
   auto& p = t_pending;
-  if (p.batch.ends.empty()) return;
-  session_ends batch;
-  batch.ends.swap(p.batch.ends);
-  p.batch.ends.reserve(batch.ends.size());  // the next batch is likely as large
-  if (auto listener = caf::actor_cast<caf::actor>(p.listener)) {
-    caf::anon_send(listener, closed_atom::value, std::move(batch));
-  } else {  // no listener (stopping): straight to each session
-    for (auto& one : batch.ends)
-      caf::anon_send(one.session, closed_atom::value, std::move(one.end));
-  }
+  auto& unit = thread_unit::here();
+  for (auto& [session, end] : p.ends) unit.tell(session, closed_atom::value, std::move(end));
+  p.ends.clear();  // keeps its capacity: the next batch is likely as large
+  unit.run();
 }
 
-void tell_end(boost::asio::io_context& io, const caf::actor_addr& listener, caf::actor session,
-              session_end end) {
+void tell_end(boost::asio::io_context& io, caf::actor session, session_end end) {
   auto& p = t_pending;
-  if (p.batch.ends.empty()) {
+  if (p.ends.empty()) {
     if (!p.timer) p.timer = std::make_unique<boost::asio::steady_timer>(io);
     p.timer->expires_after(k_end_batch_window);
     p.timer->async_wait([](const boost::system::error_code&) { flush_ends(); });
   }
-  p.listener = listener;
-  p.batch.ends.push_back(session_ends::one{std::move(session), std::move(end)});
+  p.ends.emplace_back(std::move(session), std::move(end));
 }
 
 class session_link final : public net::connection_observer {
  public:
   explicit session_link(session_link_args a)
       : session_(std::move(a.session)),
-        listener_(std::move(a.listener)),
         io_(a.io),
         svc_(std::move(a.svc)),
         route_(std::move(a.admitted)),
@@ -103,11 +97,11 @@ class session_link final : public net::connection_observer {
     svc_->metrics->tunnel_duration.Observe(stats.seconds);
     if (stats.reason == net::close_reason::io_error) svc_->metrics->errors.Increment();
     release_();
-    tell_end(*io_, listener_, session_, session_end{true, stats, dest_});
+    tell_end(*io_, session_, session_end{true, stats, dest_});
   }
   void on_finished() override {
     release_();
-    tell_end(*io_, listener_, session_, session_end{false, {}, dest_});
+    tell_end(*io_, session_, session_end{false, {}, dest_});
   }
 
  private:
@@ -116,7 +110,6 @@ class session_link final : public net::connection_observer {
   net::next_step connect_step() const;
 
   caf::actor session_;
-  caf::actor_addr listener_;
   boost::asio::io_context* io_;
   services_ptr svc_;
   route_view route_;  ///< as admitted, refreshed at the CONNECT

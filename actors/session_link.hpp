@@ -6,9 +6,9 @@
 /// refusals (actors/refusal), logs the events and counts the metrics of each step, and
 /// answers the connection at once: no actor is asked on the set-up path. It tells the
 /// session actor one thing, once: how the connection ended -- gathered with the other
-/// ends told on the same I/O thread until that thread has run what is ready, then
-/// handed to the listener in one message, which passes each on (one actor wake-up
-/// for a batch of tunnels, not one per tunnel).
+/// ends told on the same I/O thread for a moment, then told to each session through
+/// the thread's own execution unit (actors/thread_unit), so the session runs and ends
+/// there, on its connection's thread, and no actor thread wakes.
 
 #include <boost/asio/io_context.hpp>
 #include <caf/all.hpp>
@@ -24,7 +24,6 @@ namespace omsgw::actors {
 
 struct session_link_args {
   caf::actor session;
-  caf::actor_addr listener;               ///< hands the ends on to the sessions
   boost::asio::io_context* io = nullptr;  ///< the connection's I/O context (one thread)
   services_ptr svc;
   route_view admitted;
