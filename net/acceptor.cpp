@@ -17,10 +17,10 @@ acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_
     : pick_(pick ? std::move(pick) : context_picker([&ioc] {
         return placement{&ioc, {}};
       })),
-      strand_(asio::make_strand(ioc)),
-      acceptor_(strand_),
-      pause_timer_(strand_),
-      drain_timer_(strand_),
+      ex_(ioc.get_executor()),
+      acceptor_(ex_),
+      pause_timer_(ex_),
+      drain_timer_(ex_),
       on_accept_(std::move(on_accept)),
       on_error_(std::move(on_error)),
       emfile_pause_(emfile_pause) {
@@ -35,11 +35,11 @@ acceptor::acceptor(asio::io_context& ioc, const tcp::endpoint& endpoint, accept_
 }
 
 void acceptor::start() {
-  asio::post(strand_, [self = shared_from_this()] { self->do_accept(); });
+  asio::post(ex_, [self = shared_from_this()] { self->do_accept(); });
 }
 
 void acceptor::stop(std::function<void()> on_stopped) {
-  asio::post(strand_, [self = shared_from_this(), done = std::move(on_stopped)]() mutable {
+  asio::post(ex_, [self = shared_from_this(), done = std::move(on_stopped)]() mutable {
     if (done) self->on_stopped_.push_back(std::move(done));
     if (self->state_ == state::closed) {
       if (!self->accept_pending_) self->finish_stop();

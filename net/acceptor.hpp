@@ -7,7 +7,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -29,7 +28,10 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
 
   /// Opens, binds and listens; throws boost::system::system_error on failure
   /// (start-up only). An IPv6 wildcard listens dual-stack. The listening socket
-  /// lives on ioc; accepted connections on the context pick() names (default: ioc).
+  /// lives on ioc, which one thread runs (as each net::io_pool context): its plain
+  /// executor serialises the acceptor's handlers, as a strand would without a strand's
+  /// queue and lock on every accept. Accepted connections live on the context pick()
+  /// names (default: ioc).
   acceptor(boost::asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
            error_handler on_error, std::chrono::milliseconds emfile_pause,
            context_picker pick = {});
@@ -63,7 +65,7 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   enum class state { running, draining, closed };
 
   context_picker pick_;
-  boost::asio::strand<boost::asio::io_context::executor_type> strand_;
+  boost::asio::io_context::executor_type ex_;  ///< ioc's: one thread runs it
   tcp::acceptor acceptor_;
   boost::asio::steady_timer pause_timer_;
   boost::asio::steady_timer drain_timer_;

@@ -97,18 +97,15 @@ struct request_reader::impl {
     return outcome;
   }
 
-  void store(unsigned char ch) {
-    header.push_back(static_cast<char>(ch));
-    tail = (tail << 8) | ch;
-  }
-
   /// Appends header octets from data; returns how many were taken (stops after the
   /// end of the header or at the limit), or an error detail for an octet that is never
-  /// valid where it is.
+  /// valid where it is. The octets are checked one by one but copied in runs: only a
+  /// lone LF breaks a run, for the CR stored before it.
   std::size_t scan(const char* data, std::size_t size, const char*& error) {
     // One allocation for a header that comes in one piece, not one per doubling.
     header.reserve(header.size() + std::min(size, header_limit - received) + 2);
     std::size_t i = 0;
+    std::size_t run = 0;  // start of the octets checked but not yet copied
     for (; i < size && !complete && received < header_limit; ++i, ++received) {
       const auto ch = static_cast<unsigned char>(data[i]);
       const bool after_cr = (tail & 0xff) == '\r';
@@ -120,10 +117,15 @@ struct request_reader::impl {
         error = "obsolete line folding (or whitespace before a header line)";
         return i;
       }
-      if (ch == '\n' && !after_cr) store('\r');  // lone LF: a line end
-      store(ch);
+      if (ch == '\n' && !after_cr) {  // lone LF: a line end
+        header.append(data + run, i - run).push_back('\r');
+        run = i;
+        tail = (tail << 8) | '\r';
+      }
+      tail = (tail << 8) | ch;
       complete = tail == (crlf << 16 | crlf);
     }
+    header.append(data + run, i - run);
     return i;
   }
 
