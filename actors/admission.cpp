@@ -99,7 +99,7 @@ void admission::spawn_session(std::shared_ptr<net::connection> conn, const route
                               std::string client) {
   const auto id = conn->id();
   const admission_release release{weak_from_this(), id};
-  auto s = sys_.spawn<caf::lazy_init>(session, conn, client, release);
+  auto s = sys_.spawn<session, caf::lazy_init>(conn, client, release);
   bool stop_now = false;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -16,19 +16,28 @@
 
 namespace omsgw::actors {
 
-struct session_state {
-  std::shared_ptr<net::connection> conn;
-  std::string client;  ///< "addr:port" for log lines
-  static inline const char* name = "omsgw.session";
-};
-
 /// Spawned lazily (caf::lazy_init) from the accepting thread: it first runs when its
 /// connection ends or it is stopped, so a set-up wakes no actor thread. Told of the end
 /// by its link, it runs on its connection's I/O thread (actors/thread_unit); stopped
-/// by the listener, on CAF's. on_exit runs once when the session ends, whatever ends it
-/// (the listener's bookkeeping).
-caf::behavior session(caf::stateful_actor<session_state>* self,
-                      std::shared_ptr<net::connection> conn, std::string client,
-                      admission_release on_exit);
+/// by the listener, on CAF's. A class, not a function with state: CAF constructs it
+/// with its arguments, with no bound copy of them and no separate state to build.
+class session final : public caf::event_based_actor {
+ public:
+  session(caf::actor_config& cfg, std::shared_ptr<net::connection> conn, std::string client,
+          admission_release release);
+
+  caf::behavior make_behavior() override;
+  /// Whatever ends it (its connection's end, a stop, shutdown; CAF calls this once):
+  /// closes the connection (a no-op once it has ended) and frees the admission place.
+  void on_exit() override;
+  const char* name() const override { return "omsgw.session"; }
+
+ private:
+  void on_end(const session_end& end);
+
+  std::shared_ptr<net::connection> conn_;
+  std::string client_;  ///< "addr:port" for log lines
+  admission_release release_;
+};
 
 }  // namespace omsgw::actors
