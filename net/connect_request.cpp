@@ -1,6 +1,7 @@
 #include "net/connect_request.hpp"
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
@@ -99,23 +100,37 @@ struct request_reader::impl {
 
   /// Appends header octets from data; returns how many were taken (stops after the
   /// end of the header or at the limit), or an error detail for an octet that is never
-  /// valid where it is. The octets are checked one by one but copied in runs: only a
-  /// lone LF breaks a run, for the CR stored before it.
+  /// valid where it is. Runs of plain octets (neither CTL, SP, HTAB, CR nor LF) are
+  /// skipped over by table and copied whole; only the others take the checks below,
+  /// and only a lone LF breaks a run, for the CR stored before it.
   std::size_t scan(const char* data, std::size_t size, const char*& error) {
+    const std::size_t end = std::min(size, header_limit - received);
     // One allocation for a header that comes in one piece, not one per doubling.
-    header.reserve(header.size() + std::min(size, header_limit - received) + 2);
+    header.reserve(header.size() + end + 2);
     std::size_t i = 0;
     std::size_t run = 0;  // start of the octets checked but not yet copied
-    for (; i < size && !complete && received < header_limit; ++i, ++received) {
+    while (i < end && !complete) {
+      if (plain_octets[static_cast<unsigned char>(data[i])]) {
+        if ((tail & 0xff) == '\r') {
+          error = "invalid octet in request header";
+          return finish_scan(data, run, i);
+        }
+        const std::size_t from = i;
+        while (i < end && plain_octets[static_cast<unsigned char>(data[i])]) ++i;
+        for (std::size_t k = std::max(from, i >= 4 ? i - 4 : 0); k < i; ++k) {
+          tail = (tail << 8) | static_cast<unsigned char>(data[k]);
+        }
+        continue;
+      }
       const auto ch = static_cast<unsigned char>(data[i]);
       const bool after_cr = (tail & 0xff) == '\r';
       if (forbidden_octet(ch) || (after_cr && ch != '\n')) {
         error = "invalid octet in request header";
-        return i;
+        return finish_scan(data, run, i);
       }
       if ((ch == ' ' || ch == '\t') && (tail & 0xffff) == crlf) {  // at a line start
         error = "obsolete line folding (or whitespace before a header line)";
-        return i;
+        return finish_scan(data, run, i);
       }
       if (ch == '\n' && !after_cr) {  // lone LF: a line end
         header.append(data + run, i - run).push_back('\r');
@@ -124,10 +139,25 @@ struct request_reader::impl {
       }
       tail = (tail << 8) | ch;
       complete = tail == (crlf << 16 | crlf);
+      ++i;
     }
+    return finish_scan(data, run, i);
+  }
+
+  /// Copies the octets checked since run and counts the i taken.
+  std::size_t finish_scan(const char* data, std::size_t run, std::size_t i) {
     header.append(data + run, i - run);
+    received += i;
     return i;
   }
+
+  /// Octets that need none of scan()'s checks: every octet but CTLs (with HTAB, CR,
+  /// LF, NUL and DEL) and SP.
+  static constexpr auto plain_octets = [] {
+    std::array<bool, 256> t{};
+    for (int c = 0x21; c < 0x100; ++c) t[c] = c != 0x7f;
+    return t;
+  }();
 
   std::size_t header_limit;
   std::size_t received = 0;  ///< header octets as sent, never more than header_limit

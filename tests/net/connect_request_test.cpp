@@ -1,10 +1,11 @@
-#include "tests/net/split_feed.hpp"
 #include "net/connect_request.hpp"
 
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
+
+#include "tests/net/split_feed.hpp"
 
 namespace omsgw::net {
 namespace {
@@ -236,6 +237,18 @@ TEST(ConnectRequest, RejectsNulBytesAnywhereInTheHeader) {
        }) {
     EXPECT_EQ(status_of(bytes), request_status::bad_request);
   }
+}
+
+// The reader skips runs of ordinary octets by table; the octets at a run's edges keep
+// every rule (DEL is a CTL; obs-text, 0x80-0xFF, may appear in a field value).
+TEST(ConnectRequest, JudgesDelAndObsTextInsideRunsOfOrdinaryOctets) {
+  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "X-A: b\x7f" + "c\r\n\r\n"),
+            request_status::bad_request);
+  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "X-A: \xc3\xa9\xff\x80\r\n\r\n"),
+            request_status::connect);
+  EXPECT_EQ(status_of(connect_line("a.example.com:443") + "X-A: " + std::string(300, 'v') +
+                      "\rv\r\n\r\n"),
+            request_status::bad_request);
 }
 
 TEST(ConnectRequest, AnswersOtherMethodsWith405) {
