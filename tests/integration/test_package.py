@@ -130,7 +130,7 @@ def test_deb_has_the_service_files_conffile_scripts_and_dependencies(deb):
     info = run(["dpkg-deb", "-f", deb]).stdout
     assert "Package: omsgw" in info
     depends = run(["dpkg-deb", "-f", deb, "Depends"]).stdout
-    for dep in ("adduser", "libc6", "libssl3", "libyaml-cpp", "libcaf-core"):
+    for dep in ("adduser", "libc6", "libssl3", "libyaml-cpp", "libcaf-core", "libjemalloc2"):
         assert dep in depends, depends  # from dpkg-shlibdeps, plus adduser
     files = run(["dpkg-deb", "-c", deb]).stdout
     for path in ("./usr/bin/omsgw", "." + UNIT, "." + CONFIG):
