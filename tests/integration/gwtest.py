@@ -499,9 +499,9 @@ class FakeDns:
 def on_every_io_thread(open_tunnel, run, held=32):
     """Runs run() while `held` tunnels from open_tunnel() (each returns its socket) stay
     open. net/io_pool::place keeps new connections on the accepting I/O thread until it
-    holds 24 more than the least loaded one, so what run() opens reaches the other
-    threads too: a warm-up that must touch every thread's pools (splice pipes, buffers)
-    before a descriptor or memory baseline."""
+    holds k_spill_slack (8) more than the least loaded one, so what run() opens reaches
+    the other threads too: a warm-up that must touch every thread's pools (splice pipes,
+    buffers) before a descriptor or memory baseline."""
     sockets = []
     try:
         for _ in range(held):
