@@ -24,6 +24,9 @@ void session::on_exit() {
 }
 
 void session::on_end(const session_end& end) {
+  // The link freed the admission place before it told the end (session_link's on_closed
+  // and on_finished): on_exit need not free it a second time (a lock and a lookup).
+  release_ = {};
   if (end.tunnel) {
     const auto& stats = end.stats;
     const events::context ctx{conn_->id(), client_, end.dest};

@@ -28,7 +28,8 @@ class session final : public caf::event_based_actor {
 
   caf::behavior make_behavior() override;
   /// Whatever ends it (its connection's end, a stop, shutdown; CAF calls this once):
-  /// closes the connection (a no-op once it has ended) and frees the admission place.
+  /// closes the connection (a no-op once it has ended) and frees the admission place,
+  /// unless its link already did (told an end).
   void on_exit() override;
   const char* name() const override { return "omsgw.session"; }
 
