@@ -192,7 +192,7 @@ bool gateway::listen() {
   try {
     const auto addr = asio::ip::make_address(cfg.listen.address);
     acceptor_ = std::make_shared<net::acceptor>(
-        io_->primary(), net::tcp::endpoint(addr, cfg.listen.port),
+        io_->contexts(), net::tcp::endpoint(addr, cfg.listen.port),
         [slot = gate_slot_](std::shared_ptr<net::connection> c) {
           if (*slot) (*slot)->accepted(std::move(c));  // on the accepting I/O thread
         },
@@ -201,7 +201,7 @@ bool gateway::listen() {
           OMSGW_EVENT(error, application_error, events::context{}, "accept failed: {}{}",
                       ec.message(), paused ? " (pausing accept)" : "");
         },
-        k_accept_pause, [pool = io_.get()] { return pool->place(); });
+        k_accept_pause, [pool = io_.get()](std::size_t lane) { return pool->place(lane); });
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on {}:{}: {}",
                 cfg.listen.address, cfg.listen.port, e.what());

@@ -1,17 +1,20 @@
 #pragma once
 /// \file
-/// The listening socket. Accepts onto the I/O context pick() names and hands each
-/// accepted connection to a callback (the listener actor). When the process runs out
-/// of descriptors (EMFILE/ENFILE), it pauses accepting briefly instead of spinning.
+/// The listening socket. Each I/O context accepts from it on its own descriptor
+/// (net/accept_lane), so a connection starts on whichever I/O thread was free to take
+/// it and, as a rule, stays there; the accepted connection goes to a callback (the
+/// admission, actors/admission). The acceptor opens the socket, gives each lane its
+/// descriptor and runs the stop: a draining gateway refuses new connections at TCP
+/// level but hands on every one the kernel already completed.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <vector>
 
+#include "net/accept_lane.hpp"
 #include "net/io_pool.hpp"
 #include "net/tunnel.hpp"
 
@@ -22,41 +25,39 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   using accept_handler = std::function<void(std::shared_ptr<connection>)>;
   /// Called for accept errors (e.g. EMFILE) with the pause that follows.
   using error_handler = std::function<void(const boost::system::error_code&, bool paused)>;
-  /// Picks the io_context each accepted connection lives on, with the connection's
-  /// share in its load (net::io_pool::place).
-  using context_picker = std::function<placement()>;
+  /// Picks the io_context a connection accepted by lane i lives on, with the
+  /// connection's share in its load (net::io_pool::place).
+  using context_picker = std::function<placement(std::size_t lane)>;
 
   /// Opens, binds and listens; throws boost::system::system_error on failure
-  /// (start-up only). An IPv6 wildcard listens dual-stack. The listening socket
-  /// lives on ioc, which one thread runs (as each net::io_pool context): its plain
-  /// executor serialises the acceptor's handlers, as a strand would without a strand's
-  /// queue and lock on every accept. Accepted connections live on the context pick()
-  /// names (default: ioc).
-  acceptor(boost::asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
-           error_handler on_error, std::chrono::milliseconds emfile_pause,
+  /// (start-up only). An IPv6 wildcard listens dual-stack. One lane per context of
+  /// lanes (each run by one thread, as net::io_pool's); the first also runs the
+  /// stop. Accepted connections live on the context pick(lane) names (default: the
+  /// lane's own).
+  acceptor(const std::vector<boost::asio::io_context*>& lanes, const tcp::endpoint& endpoint,
+           accept_handler on_accept, error_handler on_error, std::chrono::milliseconds emfile_pause,
            context_picker pick = {});
+  /// One lane, on ioc.
+  acceptor(boost::asio::io_context& ioc, const tcp::endpoint& endpoint, accept_handler on_accept,
+           error_handler on_error, std::chrono::milliseconds emfile_pause);
 
   tcp::endpoint local_endpoint() const { return local_; }
-  /// The listening socket, for socket options (tests use it to hold handshakes open).
-  int native_handle() { return acceptor_.native_handle(); }
+  /// The listening socket (the first lane's descriptor), for socket options (tests use
+  /// it to hold handshakes open). Valid until the stop closes it.
+  int native_handle() const { return fd_; }
   void start();
   /// Stops accepting and closes the listening socket (idempotent, any thread).
   /// Connections the kernel already completed (the accept queue, an accept racing
   /// with the stop) are still handed to on_accept, not reset: a draining gateway
   /// refuses new connections at TCP level (a load balancer retries those elsewhere)
   /// but never drops one it accepted, including handshakes under way when it stopped
-  /// (served for k_handshake_grace before the socket closes). on_stopped, if given, runs on an I/O
-  /// thread after the last connection has been handed on.
+  /// (served for k_handshake_grace before the socket closes). on_stopped, if given,
+  /// runs on the first lane's thread after every lane has handed on its last connection.
   void stop(std::function<void()> on_stopped = {});
 
  private:
-  void do_accept();
-  void on_accepted(const boost::system::error_code& ec, tcp::socket socket);
-  /// A new connection with its peer's address, to on_accept_.
-  void hand_on(tcp::socket socket, const tcp::endpoint& peer, load_token load);
   void refuse_new_handshakes();
-  void accept_backlog();
-  void close_listener();
+  void lane_closed();
   void finish_stop();
 
   /// How long a stopping acceptor keeps serving handshakes that were under way when
@@ -64,20 +65,12 @@ class acceptor : public std::enable_shared_from_this<acceptor> {
   static constexpr std::chrono::milliseconds k_handshake_grace{200};
   enum class state { running, draining, closed };
 
-  context_picker pick_;
-  boost::asio::io_context::executor_type ex_;  ///< ioc's: one thread runs it
-  tcp::acceptor acceptor_;
-  boost::asio::steady_timer pause_timer_;
-  boost::asio::steady_timer drain_timer_;
-  accept_handler on_accept_;
-  error_handler on_error_;
-  std::chrono::milliseconds emfile_pause_;
+  boost::asio::io_context::executor_type ex_;  ///< the first lane's: runs the stop
+  std::vector<std::shared_ptr<accept_lane>> lanes_;
   tcp::endpoint local_;
-  tcp::endpoint peer_;  ///< the pending async_accept's peer (written by its accept)
-  placement pending_;   ///< where the pending async_accept's connection will live
-  std::uint64_t next_id_ = 0;
+  int fd_ = -1;
+  std::size_t open_lanes_ = 0;
   state state_ = state::running;
-  bool accept_pending_ = false;
   std::vector<std::function<void()>> on_stopped_;
 };
 

@@ -22,18 +22,18 @@ io_pool::~io_pool() {
   join();
 }
 
-placement io_pool::place() {
-  const long primary_load = load_[0].load(std::memory_order_relaxed);
-  std::size_t least = 0;
-  long least_load = primary_load;
-  for (std::size_t i = 1; i < contexts_.size(); ++i) {
+placement io_pool::place(std::size_t home) {
+  const long home_load = load_[home].load(std::memory_order_relaxed);
+  std::size_t least = home;
+  long least_load = home_load;
+  for (std::size_t i = 0; i < contexts_.size(); ++i) {
     const long l = load_[i].load(std::memory_order_relaxed);
     if (l < least_load) {
       least = i;
       least_load = l;
     }
   }
-  const std::size_t pick = primary_load <= least_load + k_spill_slack ? 0 : least;
+  const std::size_t pick = home_load <= least_load + k_spill_slack ? home : least;
   // The token shares the counts' ownership, pointing at its own context's.
   return {contexts_[pick].get(), load_token({load_, &load_[pick]})};
 }

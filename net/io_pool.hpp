@@ -4,7 +4,8 @@
 /// its whole life, so its handlers never hop between threads and no thread has to
 /// wake another to run them (with one io_context shared by N threads, the thread
 /// waiting in epoll hands completions to threads parked on a condition variable: a
-/// futex wake and a context switch each). New connections are placed by load (place()).
+/// futex wake and a context switch each). New connections stay on the thread that accepted them,
+/// within a bound on the imbalance (place()).
 
 #include <atomic>
 #include <boost/asio/executor_work_guard.hpp>
@@ -33,21 +34,21 @@ class io_pool {
 
   /// The first context: listening sockets, the admin server, signals, file watching.
   boost::asio::io_context& primary() { return *contexts_.front(); }
-  /// The context for a connection accepted on the primary context: the primary itself
-  /// while it holds at most k_spill_slack connections more than the least loaded
-  /// context, else the least loaded one. A burst of short-lived connections then stays
-  /// mostly on the accepting thread, which need not wake a sleeping thread for each
-  /// (round-robin cost about two context switches per tunnel, this 0.4, and 10-17 % less
-  /// CPU per set-up in rate mode); a thread that falls behind holds its connections
-  /// longer and so spills to the others, and long-lived tunnels end up balanced within
-  /// the slack. Any thread.
-  placement place();
-  /// Measured in rate mode (32 concurrent clients, 2 threads). While a session's end
-  /// woke a CAF thread, 24 did best (8 spread too early: more wake-ups; 64 kept
-  /// everything on one thread, its rate capped at one core). Since sessions end on
-  /// their connection's thread (actors/thread_unit), 8 does: the same CPU per set-up,
-  /// and the two cores idle 6 % of the time instead of 9 %, for 4 % more set-ups/s
-  /// (5 alternating rounds each of 4, 8, 12, 16 and 24).
+  /// The context for a connection accepted by context `home`'s thread (each context
+  /// accepts: net/accept_lane): home itself while it holds at most k_spill_slack
+  /// connections more than the least loaded context, else the least loaded one. A
+  /// connection then starts and lives on the thread that took it from the kernel, which
+  /// need not wake another thread for it; a thread that keeps winning the accepts (its
+  /// connections live long, e.g. idle or bulk tunnels) spills to the others, so
+  /// long-lived tunnels end up balanced within the slack. Any thread.
+  placement place(std::size_t home = 0);
+  /// Measured in rate mode (32 concurrent clients, 2 threads), while only the primary
+  /// context accepted: while a session's end woke a CAF thread, 24 did best (8 spread
+  /// too early: more wake-ups; 64 kept everything on one thread, its rate capped at one
+  /// core). Once sessions ended on their connection's thread (actors/thread_unit), 8
+  /// did: the same CPU per set-up, and the two cores idle 6 % of the time instead of 9 %,
+  /// for 4 % more set-ups/s (5 alternating rounds each of 4, 8, 12, 16 and 24). Since
+  /// every context accepts, the spill is rare in rate mode.
   static constexpr long k_spill_slack = 8;
   unsigned size() const { return static_cast<unsigned>(contexts_.size()); }
   /// Every context, primary first (e.g. to give each its own DNS channel).

@@ -498,9 +498,9 @@ class FakeDns:
 
 def on_every_io_thread(open_tunnel, run, held=32):
     """Runs run() while `held` tunnels from open_tunnel() (each returns its socket) stay
-    open. net/io_pool::place keeps new connections on the accepting I/O thread until it
-    holds k_spill_slack (8) more than the least loaded one, so what run() opens reaches
-    the other threads too: a warm-up that must touch every thread's pools (splice pipes,
+    open. net/io_pool::place keeps a new connection on the I/O thread that accepted it
+    until that thread holds k_spill_slack (8) more than the least loaded one, so what
+    run() opens reaches every thread even if one thread wins every accept: a warm-up that must touch every thread's pools (splice pipes,
     buffers) before a descriptor or memory baseline."""
     sockets = []
     try:

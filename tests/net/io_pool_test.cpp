@@ -57,6 +57,18 @@ TEST(IoPool, PlacesOnThePrimaryUntilItCarriesTheSlackMoreThanTheLeastLoaded) {
   EXPECT_NE(third, second);
 }
 
+TEST(IoPool, AConnectionStaysOnTheContextThatAcceptedItWithinTheSlack) {
+  io_pool pool(2);
+  auto* second = pool.contexts()[1];
+  std::vector<placement> held;
+  for (long i = 0; i <= io_pool::k_spill_slack; ++i) {
+    held.push_back(pool.place(1));
+    EXPECT_EQ(held.back().context, second) << "connection " << i;
+  }
+  EXPECT_EQ(pool.place(1).context, &pool.primary());  // one more than the slack: spills
+  EXPECT_EQ(pool.place(0).context, &pool.primary());  // the primary is the least loaded
+}
+
 TEST(IoPool, AConnectionsShareEndsWithItsToken) {
   io_pool pool(2);
   std::vector<placement> held;
