@@ -16,7 +16,8 @@ struct buffer_pool {
 thread_local buffer_pool t_buffers;
 
 std::unique_ptr<std::uint8_t[]> acquire_buffer() {
-  if (t_buffers.free.empty()) return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[copy_pump::chunk]);
+  if (t_buffers.free.empty())
+    return std::unique_ptr<std::uint8_t[]>(new std::uint8_t[copy_pump::chunk]);
   auto b = std::move(t_buffers.free.back());
   t_buffers.free.pop_back();
   return b;
@@ -70,8 +71,7 @@ void copy_pump::read_chunk(const std::shared_ptr<pump_listener>& owner) {
   }
   if (ec == asio::error::eof) {
     release();
-    to_.shutdown_send();  // pass the half-close on
-    return owner->on_end(dir_);
+    return owner->on_end(dir_);  // orderly end of this direction
   }
   if (ec) {
     release();

@@ -24,7 +24,7 @@ class pump_listener {
   virtual void on_moved(direction d, std::size_t n) = 0;
   /// A cycle ended; the pump is idle until it is run again.
   virtual void on_cycle_done(direction d) = 0;
-  /// The sender ended its direction in order; the half-close has been passed on.
+  /// The sender ended its direction in order (the owner passes the half-close on).
   virtual void on_end(direction d) = 0;
   virtual void on_failed(direction d, const boost::system::error_code& ec) = 0;
   /// copy_pump: bytes read, before they are written. false: do not write them (the

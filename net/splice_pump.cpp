@@ -159,11 +159,7 @@ void splice_pump::splice_in(const std::shared_ptr<pump_listener>& owner) {
   }
   const int err = n == 0 ? 0 : errno;
   pipe_pool::local().release(pipe_, true);
-  if (n == 0) {  // orderly end of this direction: pass the half-close on
-    error_code ignored;
-    to_.shutdown(tcp::socket::shutdown_send, ignored);
-    return owner->on_end(dir_);
-  }
+  if (n == 0) return owner->on_end(dir_);  // orderly end of this direction
   if (err == EAGAIN || err == EINTR) return run(owner);
   if (err == EINVAL || err == ENOSYS) return owner->on_splice_unavailable(dir_);
   owner->on_failed(dir_, error_code(err, boost::system::system_category()));
@@ -181,7 +177,8 @@ void splice_pump::splice_out(std::shared_ptr<pump_listener> owner) {
     }
     const int err = m == 0 ? EPIPE : errno;
     if (err == EINTR) continue;
-    if (err != EAGAIN) return owner->on_failed(dir_, error_code(err, boost::system::system_category()));
+    if (err != EAGAIN)
+      return owner->on_failed(dir_, error_code(err, boost::system::system_category()));
     // The receiver is slow: wait until it takes more. Nothing is read from the sender
     // meanwhile, so the kernel's socket buffers push back on it.
     if (moved) owner->on_moved(dir_, moved);

@@ -1,10 +1,9 @@
 // The two pumps over real loopback TCP: bytes arrive in order and complete, a slow
 // receiver stops the sender (back-pressure), and the pipe pool stays within its budget.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -23,6 +22,7 @@ namespace asio = boost::asio;
 /// Runs a pump cycle after cycle and counts what it reports.
 struct counter final : pump_listener, std::enable_shared_from_this<counter> {
   std::function<void()> next;
+  std::function<void()> at_end;  ///< the owner's part: passing the half-close on
   std::size_t moved = 0;
   int ends = 0, failures = 0, cycles = 0, unavailable = 0;
   void on_moved(direction, std::size_t n) override { moved += n; }
@@ -30,7 +30,10 @@ struct counter final : pump_listener, std::enable_shared_from_this<counter> {
     ++cycles;
     next();
   }
-  void on_end(direction) override { ++ends; }
+  void on_end(direction) override {
+    ++ends;
+    if (at_end) at_end();
+  }
   void on_failed(direction, const boost::system::error_code&) override { ++failures; }
   bool on_data(direction, const std::uint8_t*, std::size_t) override { return true; }
   void on_splice_unavailable(direction) override { ++unavailable; }
@@ -98,6 +101,7 @@ TEST_F(Pump, ASlowReceiverStopsTheCopySender) {
   socket_stream from(std::move(in)), to(std::move(out));
   copy_pump pump(direction::to_upstream, from, to);
   c->next = [&] { pump.run(c); };
+  c->at_end = [&] { to.shutdown_send(); };
   pump.run(c);
   expect_back_pressure_then_everything_arrives();
   pump.stop();
@@ -108,6 +112,7 @@ TEST_F(Pump, ASlowReceiverStopsTheSpliceSender) {
   out.non_blocking(true);
   splice_pump pump(direction::to_client, in, out);
   c->next = [&] { pump.run(c); };
+  c->at_end = [&] { out.shutdown(tcp::socket::shutdown_send); };
   pump.run(c);
   expect_back_pressure_then_everything_arrives();
   EXPECT_EQ(c->unavailable, 0);
@@ -118,6 +123,7 @@ TEST_F(Pump, CopyRunWithWritesTheGivenBytesFirst) {
   socket_stream from(std::move(in)), to(std::move(out));
   copy_pump pump(direction::to_upstream, from, to);
   c->next = [&] { pump.run(c); };
+  c->at_end = [&] { to.shutdown_send(); };
   pump.run_with("first,", c);
   asio::write(sender, asio::buffer(std::string("second")));
   sender.shutdown(tcp::socket::shutdown_send);
@@ -150,7 +156,8 @@ TEST(PipePool, EnlargesPipesOnlyWithinItsBudgetAndSaysSoOnce) {
     pool.release(b, true);
     pool.release(c, true);
     pool.release(d, false);
-  }).join();
+  })
+      .join();
   ASSERT_EQ(notices.size(), 1u);
   EXPECT_NE(notices[0].find("pipe-user-pages-soft"), std::string::npos) << notices[0];
   pipe_pool::set_notice(nullptr);
