@@ -2,6 +2,8 @@
 
 #include <cerrno>
 
+#include "net/socket_state.hpp"
+
 namespace omsgw::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
@@ -46,6 +48,7 @@ void accept_lane::accept_backlog() {
 }
 
 void accept_lane::hand_on(tcp::socket socket, const tcp::endpoint& peer, load_token load) {
+  known_unshared(socket);  // fresh from accept(2): its close need not leave epoll first
   const auto id = hooks_->next_id.fetch_add(1, std::memory_order_relaxed) + 1;
   auto conn = std::make_shared<connection>(std::move(socket), id, peer);
   conn->count_load(std::move(load));

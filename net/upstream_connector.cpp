@@ -7,6 +7,7 @@
 
 #include "net/host_match.hpp"
 #include "net/relay_health.hpp"
+#include "net/socket_state.hpp"
 
 namespace omsgw::net {
 namespace asio = boost::asio;
@@ -140,9 +141,8 @@ void upstream_connector::try_next() {
   socket_.close(ec);
   // A non-blocking connect of our own, not async_connect: Asio's polls the socket once
   // more before it reads SO_ERROR; here writability then SO_ERROR is the whole check.
-  // Non-blocking is set before the first operation, so nothing sets it again later.
-  socket_.open(ep.protocol(), ec);
-  if (!ec) socket_.non_blocking(true, ec);
+  // Non-blocking from its socket(2) call on (no ioctl), and Asio knows it.
+  ec = open_non_blocking(socket_, ep.protocol());
   if (!ec &&
       ::connect(socket_.native_handle(), ep.data(), static_cast<socklen_t>(ep.size())) != 0 &&
       errno != EINPROGRESS) {
