@@ -12,6 +12,7 @@
 #include <string>
 
 #include "actors/admission_release.hpp"
+#include "actors/lean_clock.hpp"
 #include "actors/messages.hpp"
 
 namespace omsgw::actors {
@@ -20,8 +21,9 @@ namespace omsgw::actors {
 /// connection ends or it is stopped, so a set-up wakes no actor thread. Told of the end
 /// by its link, it runs on its connection's I/O thread (actors/thread_unit); stopped
 /// by the listener, on CAF's. A class, not a function with state: CAF constructs it
-/// with its arguments, with no bound copy of them and no separate state to build.
-class session final : public caf::event_based_actor {
+/// with its arguments, with no bound copy of them and no separate state to build. It
+/// sets no timeout, so its end wakes no clock thread either (actors/lean_clock).
+class session final : public caf::event_based_actor, public rare_timeouts {
  public:
   session(caf::actor_config& cfg, std::shared_ptr<net::connection> conn, std::string client,
           admission_release release);
