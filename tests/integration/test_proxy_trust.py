@@ -115,6 +115,9 @@ def test_waiting_connections_count_against_the_limits(setup):
     gw, port, echo = setup["gw"], setup["port"], setup["echo"]
     waiting = [open_from(TRUSTED_A, port) for _ in range(MAX_PER_CLIENT)]
     try:
+        # Every I/O thread accepts (net/accept_lane), so connections that arrive together
+        # may be booked in any order; the ones waiting are booked before the extra comes.
+        time.sleep(0.3)
         # The balancer's own per-client limit: one more from it is closed, no answer.
         extra = open_from(TRUSTED_A, port)
         assert closed_without_answer(extra)
@@ -122,6 +125,7 @@ def test_waiting_connections_count_against_the_limits(setup):
         gw.wait_event(400, r'reason=limit msg="max_connections_per_client \(5\) reached' )
         # max_connections counts waiting connections from every balancer.
         waiting += [open_from(TRUSTED_B, port) for _ in range(MAX_CONNECTIONS - MAX_PER_CLIENT)]
+        time.sleep(0.3)
         extra = open_from(TRUSTED_B, port)
         assert closed_without_answer(extra)
         extra.close()
