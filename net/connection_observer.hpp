@@ -59,8 +59,6 @@ struct deadlines {
   std::chrono::seconds idle{0};            ///< limits.idle_timeout_s
   /// After a final answer: how long what the client still sends is read and dropped.
   std::chrono::seconds reply_linger{1};
-  /// How often relayed byte counts reach the observer at most.
-  std::chrono::seconds byte_report{1};
 };
 
 /// A tunnel that is up: the 200 has been written to the client.

@@ -30,11 +30,18 @@ tunnel_relay::tunnel_relay(setup s, end_handler on_end)
       enforce_(s.options.enforce),
       s_(std::make_unique<setup>(std::move(s))),
       on_end_(std::move(on_end)),
-      timer_(client_.socket().get_executor()) {}
+      timer_(client_.socket().get_executor()),
+      tick_(byte_report_tick::of(client_.socket().get_executor())) {}
+
+// Only a relay that was never stopped can still be waiting for the tick. One that
+// outlives its context was taken out by the tick's shutdown and does not touch it.
+tunnel_relay::~tunnel_relay() {
+  if (joined()) tick_.leave(*this);
+}
 
 void tunnel_relay::start() {
   const auto now = clock_type::now();
-  established_at_ = last_activity_ = last_flush_ = now;
+  established_at_ = last_activity_ = now;
   if (s_->options.inspect) {
     inspector_ = std::make_unique<tls::handshake_inspector>(*s_->options.inspect);
     handshake_deadline_ = now + limits_.handshake;
@@ -52,8 +59,7 @@ void tunnel_relay::start() {
     with_early.reserve(head.size() + early.size());
     with_early.append(head).append(early);
     head = with_early;
-    total_[1] += early.size();
-    unflushed_[1] += early.size();
+    account(direction::to_client, early.size());
   }
   arm();
   // The 200 nearly always fits the fresh socket's send buffer: sent here, the tunnel
@@ -128,8 +134,9 @@ bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n)
     return true;
   }
   const tls::inspection_result result = r;
-  inspector_.reset();  // verdict reached: plain relaying from now on
-  arm();               // the handshake deadline no longer applies
+  // Verdict reached: plain relaying from now on. The timer is left as it is: when it
+  // fires at the handshake deadline, it finds no inspector and waits for idleness.
+  inspector_.reset();
   if (obs) obs->on_inspected(result);
   if (result.kind == tls::verdict::verified) return true;
   if (!enforce_ && !tls::is_malformed(result)) return true;  // mode: report
@@ -170,25 +177,18 @@ void tunnel_relay::on_splice_unavailable(direction d) {
 
 void tunnel_relay::account(direction d, std::size_t n) {
   total_[index(d)] += n;
-  unflushed_[index(d)] += n;
+  unreported_[index(d)] += n;
   const auto now = clock_type::now();
   last_activity_ = now;
-  if (now - last_flush_ >= limits_.byte_report) {
-    last_flush_ = now;
-    flush_bytes();
-  } else if (timer_deadline_ > last_flush_ + limits_.byte_report) {
-    arm();  // make sure these bytes are reported in time even if the tunnel goes quiet
-  }
+  tick_.join(*this);  // reported within a second even if the tunnel goes quiet
 }
 
-/// One timer for the tunnel's three deadlines: idle, handshake, byte report.
+/// One timer for the tunnel's two deadlines, idle and handshake. Activity does not
+/// re-arm it: when it fires, it re-arms for what is left (lazy), so a busy tunnel costs
+/// no timer operation.
 void tunnel_relay::arm() {
   auto at = last_activity_ + limits_.idle;
   if (inspector_ && handshake_deadline_ < at) at = handshake_deadline_;
-  if ((unflushed_[0] || unflushed_[1]) && last_flush_ + limits_.byte_report < at) {
-    at = last_flush_ + limits_.byte_report;
-  }
-  timer_deadline_ = at;
   timer_.expires_at(at);
   timer_.async_wait([self = shared_from_this()](const error_code& ec) {
     if (!ec && !self->stopped_) self->on_timer();
@@ -197,10 +197,6 @@ void tunnel_relay::arm() {
 
 void tunnel_relay::on_timer() {
   const auto now = clock_type::now();
-  if (now - last_flush_ >= limits_.byte_report) {
-    last_flush_ = now;
-    flush_bytes();
-  }
   if (inspector_ && now >= handshake_deadline_) {
     return end(close_reason::handshake_timeout,
                "TLS handshake not finished within limits.handshake_timeout_s");
@@ -211,10 +207,10 @@ void tunnel_relay::on_timer() {
   arm();
 }
 
-void tunnel_relay::flush_bytes() {
-  if (unflushed_[0] == 0 && unflushed_[1] == 0) return;
-  if (observer_) observer_->on_bytes(unflushed_[0], unflushed_[1]);
-  unflushed_[0] = unflushed_[1] = 0;
+void tunnel_relay::report_bytes() {
+  if (unreported_[0] == 0 && unreported_[1] == 0) return;
+  if (observer_) observer_->on_bytes(unreported_[0], unreported_[1]);
+  unreported_[0] = unreported_[1] = 0;
 }
 
 void tunnel_relay::end(close_reason reason, std::string detail) {
@@ -237,7 +233,8 @@ tunnel_stats tunnel_relay::stop(close_reason reason, std::string detail) {
   }
   client_.close();
   if (upstream_) upstream_->close();
-  flush_bytes();
+  tick_.leave(*this);
+  report_bytes();
   inspector_.reset();
   stats.bytes_to_upstream = total_[0];
   stats.bytes_to_client = total_[1];

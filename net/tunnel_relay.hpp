@@ -4,8 +4,9 @@
 /// by any bytes the relay already passed on), then relays both ways with one pump per
 /// direction: copy_pump while the TLS handshake is inspected (or when splice(2) is not
 /// available, or the upstream is not a plain socket), splice_pump after. It keeps the
-/// handshake and idle deadlines and the byte counts, and tells its end to the
-/// connection, whose close() stops it.
+/// handshake and idle deadlines (one timer, re-armed only when it fires) and the byte
+/// counts (reported at its thread's byte_report_tick and at its end), and tells its end
+/// to the connection, whose close() stops it.
 
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <string>
 
+#include "net/byte_report_tick.hpp"
 #include "net/byte_stream.hpp"
 #include "net/connection_observer.hpp"
 #include "net/copy_pump.hpp"
@@ -22,6 +24,7 @@
 namespace omsgw::net {
 
 class tunnel_relay final : public pump_listener,
+                           public byte_report_tick::member,
                            public std::enable_shared_from_this<tunnel_relay> {
  public:
   /// Called once when the tunnel ends by itself (peers, deadline, inspection).
@@ -38,6 +41,7 @@ class tunnel_relay final : public pump_listener,
     std::shared_ptr<connection_observer> observer;
   };
   tunnel_relay(setup s, end_handler on_end);
+  ~tunnel_relay();
 
   void start();
   /// Stops the pumps and the timer, closes both sides, reports the last byte counts;
@@ -52,7 +56,7 @@ class tunnel_relay final : public pump_listener,
   void account(direction d, std::size_t n);
   void arm();
   void on_timer();
-  void flush_bytes();
+  void report_bytes() override;
   void end(close_reason reason, std::string detail);
   std::shared_ptr<pump_listener> self() { return shared_from_this(); }
 
@@ -74,6 +78,7 @@ class tunnel_relay final : public pump_listener,
   std::unique_ptr<setup> s_;
   end_handler on_end_;
   boost::asio::steady_timer timer_;
+  byte_report_tick& tick_;
   std::unique_ptr<tls::handshake_inspector> inspector_;
   std::optional<copy_pump> copy_[2];
   std::optional<splice_pump> splice_[2];
@@ -81,9 +86,8 @@ class tunnel_relay final : public pump_listener,
   bool ended_[2] = {false, false};
   std::optional<direction> first_end_;  ///< who ended first decides the close reason
   bool stopped_ = false;
-  std::chrono::steady_clock::time_point established_at_, handshake_deadline_, last_activity_,
-      last_flush_, timer_deadline_;
-  std::uint64_t unflushed_[2] = {0, 0};
+  std::chrono::steady_clock::time_point established_at_, handshake_deadline_, last_activity_;
+  std::uint64_t unreported_[2] = {0, 0};
   std::uint64_t total_[2] = {0, 0};
 };
 

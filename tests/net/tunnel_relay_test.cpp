@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 
 #include "net/http_reply.hpp"
 #include "tests/net/loopback.hpp"
@@ -20,11 +21,17 @@ namespace asio = boost::asio;
 
 struct recorder final : connection_observer {
   int established = 0;
+  int byte_reports = 0;
+  std::uint64_t up = 0, down = 0;
   next_step on_request(const request_outcome&, bool) override { return {}; }
   next_step on_connect_failed(connect_failure, const std::string&) override { return {}; }
   void on_established(const established_info&) override { ++established; }
   void on_inspected(const tls::inspection_result&) override {}
-  void on_bytes(std::uint64_t, std::uint64_t) override {}
+  void on_bytes(std::uint64_t to_upstream, std::uint64_t to_client) override {
+    ++byte_reports;
+    up += to_upstream;
+    down += to_client;
+  }
   void on_closed(const tunnel_stats&) override {}
 };
 
@@ -63,11 +70,13 @@ struct TunnelRelay : ::testing::Test {
     relay->start();
   }
 
-  /// Reads n bytes from the client's end (fewer if it ends first or the bound passes).
-  std::string read_exactly(std::size_t n) {
+  /// Reads n bytes from the client's end, or from `from` (fewer if it ends first or the
+  /// bound passes).
+  std::string read_exactly(std::size_t n) { return read_exactly(client, n); }
+  std::string read_exactly(tcp::socket& from, std::size_t n) {
     auto got = std::make_shared<std::string>();
     auto done = std::make_shared<bool>(false);
-    asio::async_read(client, asio::dynamic_buffer(*got), asio::transfer_exactly(n),
+    asio::async_read(from, asio::dynamic_buffer(*got), asio::transfer_exactly(n),
                      [got, done](auto, std::size_t) { *done = true; });
     run_until(ctx, [&] { return *done; });
     return *got;
@@ -97,6 +106,26 @@ TEST_F(TunnelRelay, WhatTheFirstSendCannotTakeGoesOutWhenTheClientReads) {
   ASSERT_EQ(got.size(), want.size());
   EXPECT_TRUE(got == want) << "bytes differ";
   EXPECT_TRUE(run_until(ctx, [&] { return rec->established == 1; }));
+}
+
+TEST_F(TunnelRelay, BytesAreReportedWhileTheTunnelIsQuietAndTheRestAtItsEnd) {
+  start("", 0);
+  ASSERT_EQ(read_exactly(connection_established().size()), connection_established());
+  asio::write(client, asio::buffer(std::string(100, 'u')));
+  asio::write(far, asio::buffer(std::string(30, 'd')));
+  // The bytes are relayed, then nothing moves: they are reported at the next tick.
+  EXPECT_EQ(read_exactly(30), std::string(30, 'd'));
+  EXPECT_EQ(read_exactly(far, 100), std::string(100, 'u'));
+  ASSERT_TRUE(run_until(ctx, [&] { return rec->up == 100 && rec->down == 30; }));
+  const int reports = rec->byte_reports;
+  EXPECT_GE(reports, 1);
+  EXPECT_LE(reports, 2);  // a tick may fall between the two directions
+  // Bytes after the last tick are reported when the tunnel stops.
+  asio::write(client, asio::buffer(std::string(7, 'u')));
+  ASSERT_EQ(read_exactly(far, 7), std::string(7, 'u'));
+  relay->stop(close_reason::shutdown, {});
+  EXPECT_EQ(rec->up, 107u);
+  EXPECT_EQ(rec->down, 30u);
 }
 
 }  // namespace
