@@ -44,8 +44,62 @@ reload_result unchanged(reloader* self, const std::string& trigger, reload_resul
   return r;
 }
 
+/// How a reload's result reaches whoever asked (the /reload answer), or nobody (a
+/// file change).
+using answer_fn = std::function<void(reload_result)>;
+
+/// A reload whose snapshot and relay target were sent: event 100, the success count
+/// and the answer wait until the policy store and the relay actor have acknowledged
+/// them in force, so whoever reads "reloaded" finds the new policy deciding the next
+/// CONNECT. Shared by the acknowledgement handlers; the last one finishes.
+struct pending_reload {
+  reload_result result;
+  std::string trigger;
+  std::string source;
+  bool file_changed = false;
+  int waiting = 0;
+  std::vector<std::string> failures;  ///< an actor that did not acknowledge (stopping)
+  answer_fn answer;
+};
+
+void finish(reloader* self, pending_reload& p) {
+  auto& s = self->state;
+  auto& r = p.result;
+  if (!p.failures.empty()) {
+    s.svc->metrics->reloads_failure.Increment();
+    for (auto& f : p.failures) {
+      OMSGW_EVENT(error, application_error, events::context{}, "reload ({}): {}", p.trigger, f);
+      r.errors.push_back(std::move(f));
+    }
+    r.ok = false;
+  } else {
+    s.svc->metrics->reloads_success.Increment();
+    OMSGW_EVENT(info, info, events::context{},
+                "configuration reloaded ({}) from {}: version {}, hash {}{}", p.trigger, p.source,
+                r.version, r.hash, p.file_changed ? "" : " (credential files only)");
+  }
+  if (p.answer) p.answer(std::move(r));
+}
+
+/// Sends an update to store or relays; p finishes when the last one acknowledged.
+template <class Handle, class Value>
+void put_in_force(reloader* self, const Handle& dest, Value value, const char* who,
+                  std::shared_ptr<pending_reload> p) {
+  ++p->waiting;
+  self->request(dest, k_actor_request_timeout, update_atom::value, std::move(value))
+      .then(
+          [=](std::uint64_t) {
+            if (--p->waiting == 0) finish(self, *p);
+          },
+          [=](const caf::error& e) {
+            p->failures.push_back(std::string(who) + " did not confirm the update (" +
+                                  caf::to_string(e) + ")");
+            if (--p->waiting == 0) finish(self, *p);
+          });
+}
+
 /// Puts a new configuration in force (the relay target was sent already).
-void apply_config(reloader* self, config::loaded_config next) {
+void apply_config(reloader* self, config::loaded_config next, std::shared_ptr<pending_reload> p) {
   auto& s = self->state;
   const auto& old_cfg = *s.current.config;
   const auto& n = *next.config;
@@ -57,47 +111,48 @@ void apply_config(reloader* self, config::loaded_config next) {
   events::init(n.log.format, n.log.level);
   ++s.version;
   s.current = std::move(next);
-  self->send(s.store, update_atom::value,
-             net::make_policy(s.current.config, s.version, s.current.hash));
+  put_in_force(self, s.store, net::make_policy(s.current.config, s.version, s.current.hash),
+               "the policy store", std::move(p));
 }
 
-reload_result apply_reload(reloader* self, const std::string& trigger) {
+void apply_reload(reloader* self, const std::string& trigger, answer_fn answer) {
   auto& s = self->state;
   reload_result r;
   r.version = s.version;
   r.hash = s.current.hash;
-  if (s.path.empty()) return unchanged(self, trigger, r);  // embedded defaults: no file
+  if (s.path.empty()) return answer(unchanged(self, trigger, r));  // embedded defaults: no file
   auto next = config::load_source({s.path, false});
-  if (!next.ok()) return refuse(self, trigger, r, next.errors);
+  if (!next.ok()) return answer(refuse(self, trigger, r, next.errors));
   // The relay's password lives in its own file: a new password applies even when the
   // YAML is unchanged. An unusable file refuses the whole reload (the relay stays).
   const auto relay_next = load_relay_target(next.loaded->config->relay_proxy);
   if (!relay_next.ok())
-    return refuse(self, trigger, r, {{relay_next.key, 0, 0, relay_next.error, {}}});
+    return answer(refuse(self, trigger, r, {{relay_next.key, 0, 0, relay_next.error, {}}}));
   const bool relay_changed = !same_relay(relay_next.target, s.relay);
   const bool file_changed = next.loaded->hash != s.current.hash;
   const bool token_changed = next.loaded->admin_token != s.current.admin_token;
-  if (!relay_changed && !file_changed && !token_changed) return unchanged(self, trigger, r);
+  if (!relay_changed && !file_changed && !token_changed) return answer(unchanged(self, trigger, r));
   if (token_changed) {
     s.svc->admin_token->set(next.loaded->admin_token);
     s.current.admin_token = next.loaded->admin_token;
   }
+  auto p = std::make_shared<pending_reload>();
+  p->trigger = trigger;
+  p->file_changed = file_changed;
+  p->answer = std::move(answer);
+  p->waiting = 1;  // held until every update is sent, so none finishes it early
   if (relay_changed) {
     s.relay = relay_next.target;
-    self->send(s.relays, update_atom::value, s.relay);
+    put_in_force(self, s.relays, s.relay, "the relay actor", p);
     relays_configured(*s.svc->metrics, s.relay);
   }
-  if (file_changed) apply_config(self, std::move(*next.loaded));
-  s.svc->metrics->reloads_success.Increment();
-  r.ok = true;
-  r.changed = true;
-  r.version = s.version;
-  r.hash = s.current.hash;
-  OMSGW_EVENT(info, info, events::context{},
-              "configuration reloaded ({}) from {}: version {}, hash {}{}", trigger,
-              s.current.source, s.version, s.current.hash,
-              file_changed ? "" : " (credential files only)");
-  return r;
+  if (file_changed) apply_config(self, std::move(*next.loaded), p);
+  p->source = s.current.source;
+  p->result.ok = true;
+  p->result.changed = true;
+  p->result.version = s.version;
+  p->result.hash = s.current.hash;
+  if (--p->waiting == 0) finish(self, *p);  // only the admin token changed
 }
 
 }  // namespace
@@ -124,14 +179,19 @@ caf::behavior config_reloader(caf::stateful_actor<config_reloader_state>* self, 
   st.relays = std::move(relays);
   st.relay = std::move(initial_relay);
   return {
-      [=](reload_atom, const std::string& trigger) { return apply_reload(self, trigger); },
+      [=](reload_atom, const std::string& trigger) {
+        auto rp = std::make_shared<caf::typed_response_promise<reload_result>>(
+            self->make_response_promise<reload_result>());
+        apply_reload(self, trigger, [rp](reload_result r) { rp->deliver(std::move(r)); });
+        return *rp;
+      },
       [=](changed_atom) {
         OMSGW_EVENT(debug, info, events::context{}, "{} changed on disk", self->state.path);
         self->delayed_send(self, debounce_delay, debounce_atom::value, ++self->state.generation);
       },
       [=](debounce_atom, std::uint64_t generation) {
         if (generation != self->state.generation) return;  // a later change is pending
-        apply_reload(self, "file change");
+        apply_reload(self, "file change", [](const reload_result&) {});
       },
   };
 }

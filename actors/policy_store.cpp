@@ -15,7 +15,9 @@ policy_store_actor::behavior_type policy_store(
         // Published before the subscribers hear of it: a session holding the old
         // snapshot sees the mismatch and asks here.
         if (self->state.generations) self->state.generations->publish_policy(self->state.current);
-        for (auto& s : self->state.subscribers) caf::anon_send(s, update_atom::value, self->state.current);
+        for (auto& s : self->state.subscribers)
+          caf::anon_send(s, update_atom::value, self->state.current);
+        return self->state.current ? self->state.current->version : std::uint64_t{0};
       },
       [=](subscribe_atom, caf::actor who) {
         self->state.subscribers.push_back(who);

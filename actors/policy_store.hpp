@@ -3,6 +3,8 @@
 /// The policy store: holds the current immutable policy snapshot and replaces it on
 /// update (a reload), publishing it in route_generations (the one route policy takes
 /// to the listener and the sessions). Subscribers (telemetry) receive every snapshot.
+/// An update is answered with the version published once it is in force: the config
+/// reloader reports a reload only then (event 100, the /reload answer).
 
 #include <caf/all.hpp>
 
@@ -13,7 +15,7 @@ namespace omsgw::actors {
 
 using policy_store_actor = caf::typed_actor<
     caf::replies_to<caf::get_atom>::with<net::policy_ptr>,
-    caf::reacts_to<update_atom, net::policy_ptr>,
+    caf::replies_to<update_atom, net::policy_ptr>::with<std::uint64_t>,
     caf::reacts_to<subscribe_atom, caf::actor>>;
 
 struct policy_store_state {

@@ -174,7 +174,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
       },
       [=](update_atom, net::relay_ptr next) {
         auto& current = self->state.current;
-        if (same_relay(current, next)) return;
+        if (same_relay(current, next)) return self->state.generation;
         if (!next) {
           OMSGW_EVENT(info, info, events::context{},
                       "relay proxy {} cleared: new tunnels connect directly; established "
@@ -197,6 +197,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
         if (st.generations) st.generations->publish_relay(current, st.generation);  // first
         for (auto& s : st.subscribers)
           caf::anon_send(s, update_atom::value, current, st.generation);
+        return st.generation;
       },
   };
 }

@@ -6,7 +6,7 @@
 /// it happens there (detached) or at start-up, never here -- and sends it as
 /// (update_atom, relay_ptr). A new target applies to the next tunnel at once;
 /// established tunnels keep the connection they have. A null target means direct
-/// connections.
+/// connections. An update is answered with the generation in force once published.
 ///
 /// Every target is published with its generation in route_generations, the one route
 /// the listener and the sessions read it from; subscribers get it too. The actor is registered under
@@ -25,7 +25,7 @@
 namespace omsgw::actors {
 
 using relay_actor = caf::typed_actor<caf::replies_to<caf::get_atom>::with<net::relay_ptr>,
-                                     caf::reacts_to<update_atom, net::relay_ptr>,
+                                     caf::replies_to<update_atom, net::relay_ptr>::with<std::uint64_t>,
                                      caf::reacts_to<subscribe_atom, caf::actor>>;
 
 struct relay_state {

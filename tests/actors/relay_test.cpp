@@ -232,20 +232,32 @@ TEST(RelayActor, HandsOutTheTargetInForceAndSwapsItOnUpdate) {
   self->send(r, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
   auto heard = [&] {
     std::pair<net::relay_ptr, std::uint64_t> out;
-    self->receive([&](update_atom, const net::relay_ptr& p, std::uint64_t g) { out = {p, g}; },
-                  caf::after(std::chrono::seconds(5)) >> [] { ADD_FAILURE() << "no update"; });
+    self->receive(
+        [&](update_atom, const net::relay_ptr& p, std::uint64_t g) {
+          out = {p, g};
+        },
+        caf::after(std::chrono::seconds(5)) >> [] { ADD_FAILURE() << "no update"; });
     return out;
   };
   EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(first), std::uint64_t{0}));
-  self->send(r, update_atom::value, net::relay_ptr(second));
+  // Every update is acknowledged with the generation in force once it is published.
+  auto update = [&](net::relay_ptr next) {
+    std::uint64_t in_force = ~std::uint64_t{0};
+    self->request(r, std::chrono::seconds(5), update_atom::value, std::move(next))
+        .receive([&](std::uint64_t g) { in_force = g; },
+                 [&](const caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
+    EXPECT_EQ(in_force, gens->relay.load());
+    return in_force;
+  };
+  EXPECT_EQ(update(second), 1u);
   EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(second), std::uint64_t{1}));
   EXPECT_EQ(get(), second);  // same sender: the update is processed first
   EXPECT_EQ(gens->relay.load(), 1u);
   // An update to the same target changes nothing, so sessions keep their fast path.
-  self->send(r, update_atom::value, net::relay_ptr(std::make_shared<const net::relay_target>(*second)));
+  EXPECT_EQ(update(std::make_shared<const net::relay_target>(*second)), 1u);
   EXPECT_EQ(get(), second);
   EXPECT_EQ(gens->relay.load(), 1u);
-  self->send(r, update_atom::value, net::relay_ptr());
+  EXPECT_EQ(update(nullptr), 2u);
   EXPECT_EQ(heard(), std::make_pair(net::relay_ptr(), std::uint64_t{2}));
   EXPECT_EQ(get(), nullptr);
   unregister_relay(sys);

@@ -2,14 +2,14 @@
 // listener admitted it under only while both are still the ones in force, which the
 // policy store and the relay actor publish as generation numbers (actors/services.hpp).
 #include "actors/session.hpp"
-#include "actors/services.hpp"
-
-#include "actors/policy_store.hpp"
-#include "actors/relay.hpp"
 
 #include <gtest/gtest.h>
 
 #include <caf/all.hpp>
+
+#include "actors/policy_store.hpp"
+#include "actors/relay.hpp"
+#include "actors/services.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -30,9 +30,8 @@ TEST(RouteIsCurrent, OnlyWhileBothThePolicyAndTheRelayAreInForce) {
   in_force.relay = 2;  // the relay changed
   EXPECT_FALSE(route_is_current(view, in_force));
   in_force.relay = 1;
-  EXPECT_FALSE(route_is_current(route_view{policy_version(3), nullptr,
-                                           route_view::unknown_generation},
-                                in_force))
+  EXPECT_FALSE(route_is_current(
+      route_view{policy_version(3), nullptr, route_view::unknown_generation}, in_force))
       << "a listener that has not yet heard from the relay actor must make sessions ask";
   EXPECT_FALSE(route_is_current(route_view{nullptr, nullptr, 1}, in_force));
 }
@@ -49,7 +48,8 @@ TEST(RouteGenerations, HandsOutTheRouteInForceWhenTheHeldOneIsStale) {
   EXPECT_EQ(current_route(held, board).policy, v1);
   // A reload: the held route is stale, the one in force comes from the board, no actor.
   const auto v2 = policy_version(2);
-  const auto relay = std::make_shared<const net::relay_target>(*net::parse_relay_address("http://r:1"));
+  const auto relay =
+      std::make_shared<const net::relay_target>(*net::parse_relay_address("http://r:1"));
   board.publish_policy(v2);
   board.publish_relay(relay, 1);
   EXPECT_FALSE(route_is_current(held, board));
@@ -75,7 +75,10 @@ TEST(PolicyStore, PublishesTheVersionInForceBeforeSubscribersHearOfIt) {
   self->send(store, subscribe_atom::value, caf::actor_cast<caf::actor>(self));
   EXPECT_EQ(heard(), 1u);
   EXPECT_EQ(gens->policy.load(), 1u);
-  self->send(store, update_atom::value, policy_version(2));
+  // The update is acknowledged with the version once it is in force.
+  self->request(store, std::chrono::seconds(5), update_atom::value, policy_version(2))
+      .receive([&](std::uint64_t v) { EXPECT_EQ(v, 2u); },
+               [&](const caf::error& e) { ADD_FAILURE() << caf::to_string(e); });
   EXPECT_EQ(heard(), 2u);
   // Whoever hears of version 2 also sees it published: a session admitted under
   // version 1 from now on asks the store instead of deciding alone.
