@@ -4,7 +4,8 @@
 /// and file changes (debounced): it loads the whole configuration as start-up does
 /// (config/config_file: the YAML and the files it names), then sends a new immutable
 /// policy snapshot to the policy store (which hands it to the listener and telemetry)
-/// and the relay target to the relay actor. An invalid file keeps the running
+/// and the relay target to the relay actor, and reports the reload (event 100, the
+/// answer) only once both have acknowledged them in force. An invalid file keeps the running
 /// configuration, logs event 401 with key and line, and the caller gets the errors.
 /// Every request counts once in omsgw_config_reloads_total{result}: success, failure,
 /// or unchanged (nothing new to apply; one event 100 line says so). It runs
