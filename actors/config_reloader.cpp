@@ -44,8 +44,8 @@ reload_result unchanged(reloader* self, const std::string& trigger, reload_resul
   return r;
 }
 
-/// How a reload's result reaches whoever asked (the /reload answer), or nobody (a
-/// file change).
+/// How a reload's result reaches whoever asked (the /reload answer); a file change
+/// passes one that drops it.
 using answer_fn = std::function<void(reload_result)>;
 
 /// A reload whose snapshot and relay target were sent: event 100, the success count
@@ -78,7 +78,7 @@ void finish(reloader* self, pending_reload& p) {
                 "configuration reloaded ({}) from {}: version {}, hash {}{}", p.trigger, p.source,
                 r.version, r.hash, p.file_changed ? "" : " (credential files only)");
   }
-  if (p.answer) p.answer(std::move(r));
+  p.answer(std::move(r));
 }
 
 /// Sends an update to store or relays; p finishes when the last one acknowledged.
@@ -180,10 +180,11 @@ caf::behavior config_reloader(caf::stateful_actor<config_reloader_state>* self, 
   st.relay = std::move(initial_relay);
   return {
       [=](reload_atom, const std::string& trigger) {
-        auto rp = std::make_shared<caf::typed_response_promise<reload_result>>(
-            self->make_response_promise<reload_result>());
-        apply_reload(self, trigger, [rp](reload_result r) { rp->deliver(std::move(r)); });
-        return *rp;
+        // The answer is delivered through the copy the callback holds (the one place
+        // that delivers); the promise returned only tells CAF the answer comes later.
+        auto rp = self->make_response_promise<reload_result>();
+        apply_reload(self, trigger, [rp](reload_result r) mutable { rp.deliver(std::move(r)); });
+        return rp;
       },
       [=](changed_atom) {
         OMSGW_EVENT(debug, info, events::context{}, "{} changed on disk", self->state.path);
