@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "config/config_file.hpp"
+#include "tests/temp_dir.hpp"
 
 namespace omsgw::actors {
 namespace {
@@ -45,16 +46,11 @@ typename Handle::behavior_type late(typename Handle::pointer self, Handle real) 
 class ConfigReloader : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/omsgw-reloader-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    path_ = dir_ + "/omsgw.yaml";
     svc_->version = "test";
     svc_->metrics = std::make_shared<metrics::gateway_metrics>(svc_->version);
   }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
 
-  void write(const std::string& text) { std::ofstream(path_, std::ios::binary) << text; }
+  void write(const std::string& text) { dir_.write("omsgw.yaml", text); }
   config::loaded_config load() {
     auto r = config::load_source({path_, false});
     EXPECT_TRUE(r.ok());
@@ -83,7 +79,8 @@ class ConfigReloader : public ::testing::Test {
   caf::actor_system sys_{cfg_};
   std::shared_ptr<services> svc_ = std::make_shared<services>();
   std::shared_ptr<route_generations> gens_ = std::make_shared<route_generations>();
-  std::string dir_, path_;
+  omsgw::testing::temp_dir dir_{"omsgw-reloader-test"};
+  std::string path_ = dir_.path() + "/omsgw.yaml";
 };
 
 TEST_F(ConfigReloader, AnswersOnlyOnceTheNewPolicyIsInForce) {

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <string>
 
+#include "tests/temp_dir.hpp"
+
 namespace omsgw::actors {
 namespace {
 
@@ -18,21 +20,8 @@ constexpr const char* secret = "s3cr3t-Pa55";
 /// A temp directory with one password file, removed at the end.
 class RelayConfig : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/omsgw-relay-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    for (const auto& f : files_) ::unlink(f.c_str());
-    ::rmdir(dir_.c_str());
-  }
   std::string write(const std::string& name, const std::string& content, mode_t mode) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << content;
-    ::chmod(path.c_str(), mode);
-    files_.push_back(path);
-    return path;
+    return tmp_.write(name, content, mode);
   }
   config::relay_proxy_config cfg(const std::string& pw_file, std::string user = "svc") {
     config::relay_proxy_config c;
@@ -45,8 +34,8 @@ class RelayConfig : public ::testing::Test {
     EXPECT_EQ(r.error.find(secret), std::string::npos) << r.error;
   }
 
-  std::string dir_;
-  std::vector<std::string> files_;
+  omsgw::testing::temp_dir tmp_{"omsgw-relay-test"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(RelayConfig, EmptyAddressMeansDirect) {

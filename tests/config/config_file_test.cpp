@@ -3,8 +3,8 @@
 // files it names, and the atomic replacement through symlinks.
 #include "config/config_file.hpp"
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -13,6 +13,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <string>
+
+#include "tests/temp_dir.hpp"
 
 namespace omsgw::config {
 namespace {
@@ -24,24 +26,16 @@ bool mentions(const std::string& text, const std::string& part) {
 /// A temp directory, removed (with what the test put in it) at the end.
 class ConfigFile : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/omsgw-config-file-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
   std::string write(const std::string& name, const std::string& text, mode_t mode = 0644) {
-    const std::string path = dir_ + "/" + name;
-    std::ofstream(path, std::ios::binary) << text;
-    ::chmod(path.c_str(), mode);
-    return path;
+    return tmp_.write(name, text, mode);
   }
   static std::string read(const std::string& path) {
     std::string text, why;
     EXPECT_EQ(read_text_file(path, text, why), read_status::ok) << why;
     return text;
   }
-  std::string dir_;
+  omsgw::testing::temp_dir tmp_{"omsgw-config-file-test"};
+  std::string dir_ = tmp_.path();
 };
 
 // Moved from loader_test.cpp with load_config_file, which this module replaces.
@@ -105,8 +99,10 @@ TEST_F(ConfigFile, HashIsTheFirst12HexDigitsOfTheSha256) {
 
 TEST_F(ConfigFile, AnUnusableRelayPasswordFileIsAConfigurationErrorWithItsKey) {
   const std::string pw = write("pw", "secret-pw\n", 0644);
-  const std::string yaml = "relay_proxy:\n  address: http://127.0.0.1:3128\n  username: u\n"
-                           "  password_file: " + pw + "\n";
+  const std::string yaml =
+      "relay_proxy:\n  address: http://127.0.0.1:3128\n  username: u\n"
+      "  password_file: " +
+      pw + "\n";
   const file_load r = load_text(yaml, "f.yaml");
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.errors.size(), 1u);

@@ -16,20 +16,14 @@
 #include <fstream>
 #include <string>
 
+#include "tests/temp_dir.hpp"
+
 namespace omsgw::config {
 namespace {
 
 class FileWatcher : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/omsgw-watcher-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override { std::system(("rm -rf '" + dir_ + "'").c_str()); }
-  void write(const std::string& rel, const std::string& text) {
-    std::ofstream(dir_ + "/" + rel, std::ios::binary) << text;
-  }
+  void write(const std::string& rel, const std::string& text) { tmp_.write(rel, text); }
   void link(const std::string& target, const std::string& rel) {
     ASSERT_EQ(::symlink(target.c_str(), (dir_ + "/" + rel).c_str()), 0);
   }
@@ -51,7 +45,8 @@ class FileWatcher : public ::testing::Test {
     }
     return count >= want;
   }
-  std::string dir_;
+  omsgw::testing::temp_dir tmp_{"omsgw-watcher-test"};
+  std::string dir_ = tmp_.path();
 };
 
 TEST_F(FileWatcher, APlainFileIsItsOwnNameInItsDirectory) {

@@ -17,6 +17,8 @@
 #include <regex>
 #include <string>
 
+#include "tests/temp_dir.hpp"
+
 namespace omsgw::metrics {
 namespace {
 
@@ -57,18 +59,9 @@ void write_all(const fs::path& p, const std::string& text) {
 // A fresh directory per test, removed afterwards.
 class PerfmonLog : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "omsgw-perfmon-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(tmpl.data()), nullptr);
-    dir_ = tmpl;
-    file_ = dir_ / "counters.csv";
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  fs::path dir_;
-  fs::path file_;
+  omsgw::testing::temp_dir tmp_{"omsgw-perfmon"};
+  fs::path dir_ = tmp_.path();
+  fs::path file_ = dir_ / "counters.csv";
 };
 
 // Sets TZ for one test and restores the previous value.
