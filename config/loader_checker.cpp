@@ -46,12 +46,13 @@ std::optional<where> checker::seen(const std::string& key) const {
 }
 
 void checker::each_entry(
-    const YAML::Node& n, const where& at, bool null_is_empty,
+    const YAML::Node& n, const where& at,
     const std::function<void(const std::string& key, const YAML::Node& key_node,
                              const YAML::Node& value, const where& vat)>& fn) {
-  if (n.IsNull() && null_is_empty) return;
   if (!n.IsMap()) {
-    fail(at, message(N_("expected a map, got %1%"), describe(n)));
+    fail(at, n.IsNull()
+                 ? message(N_("expected a map, got %1% (write {} for the defaults)"), describe(n))
+                 : message(N_("expected a map, got %1%"), describe(n)));
     return;
   }
   std::map<std::string, int> first_line;
@@ -76,10 +77,9 @@ void checker::each_entry(
   }
 }
 
-void checker::walk_map(const YAML::Node& n, const where& at, const std::vector<key_rule>& rules,
-                       bool null_is_empty) {
+void checker::walk_map(const YAML::Node& n, const where& at, const std::vector<key_rule>& rules) {
   each_entry(
-      n, at, null_is_empty,
+      n, at,
       [&](const std::string& name, const YAML::Node& k, const YAML::Node& v, const where& vat) {
         for (const key_rule& r : rules) {
           if (r.name == name) {
@@ -132,9 +132,11 @@ std::optional<bool> checker::boolean(const YAML::Node& n, const where& at) {
 
 std::optional<std::string> checker::text(const YAML::Node& n, const where& at, const char* what,
                                          bool empty_ok) {
-  if (n.IsNull() && empty_ok) return std::string();
   if (n.IsScalar()) return n.Scalar();
-  fail(at, message(N_("expected %1%, got %2%"), message(what), describe(n)));
+  fail(at,
+       n.IsNull() && empty_ok
+           ? message(N_("expected %1%, got %2% (write \"\" for none)"), message(what), describe(n))
+           : message(N_("expected %1%, got %2%"), message(what), describe(n)));
   return std::nullopt;
 }
 

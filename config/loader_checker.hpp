@@ -53,15 +53,16 @@ class checker {
   /// Position of a key the walk has seen, for checks that span several keys.
   std::optional<where> seen(const std::string& key) const;
 
-  /// Visits every entry of a map, reporting non-scalar and duplicate keys. A null node
-  /// (e.g. "tls:" with nothing under it) counts as an empty map when null_is_empty.
-  void each_entry(const YAML::Node& n, const where& at, bool null_is_empty,
+  /// Visits every entry of a map, reporting non-scalar and duplicate keys. A key with no
+  /// value (e.g. "clients:" as the last line of a truncated file) is an error, never an
+  /// empty map: it would put the section's defaults (every client, no admin token, no
+  /// relay) in force. `{}` asks for the defaults.
+  void each_entry(const YAML::Node& n, const where& at,
                   const std::function<void(const std::string& key, const YAML::Node& key_node,
                                            const YAML::Node& value, const where& vat)>& fn);
 
   /// A map with a fixed set of keys; unknown keys are errors with a suggestion.
-  void walk_map(const YAML::Node& n, const where& at, const std::vector<key_rule>& rules,
-                bool null_is_empty = true);
+  void walk_map(const YAML::Node& n, const where& at, const std::vector<key_rule>& rules);
 
   /// A list; each item is visited with key "path[i]". Returns false when not a list.
   bool walk_list(const YAML::Node& n, const where& at,
@@ -74,7 +75,8 @@ class checker {
   /// An unquoted true or false.
   std::optional<bool> boolean(const YAML::Node& n, const where& at);
 
-  /// A scalar as text. An empty value is "" when empty_ok, else an error.
+  /// A scalar as text. The empty string (written "") is accepted when empty_ok; a key
+  /// with no value never is (a truncated line must not clear a setting such as a token).
   /// `what` names the expected value ("a file path", marked with N_).
   std::optional<std::string> text(const YAML::Node& n, const where& at, const char* what,
                                   bool empty_ok);

@@ -197,7 +197,7 @@ value_reader resolve_into(checker& c, std::map<std::string, std::string>& field)
   return [&c, &field](const YAML::Node& n, const where& at) {
     std::map<std::string, std::string> resolve;
     c.each_entry(
-        n, at, true,
+        n, at,
         [&](const std::string& host, const YAML::Node& k, const YAML::Node& ip, const where& vat) {
           const std::string key = at.key + "[" + host + "]";
           std::string name;
@@ -260,7 +260,7 @@ value_reader workspaces_into(checker& c, std::vector<workspace>& field) {
         valid = valid && it != k_clouds.end();
         if (it != k_clouds.end()) ws.cloud = std::string(*it);
       };
-      c.walk_map(item, iat, {{"id", id}, {"cloud", cloud}}, false);
+      c.walk_map(item, iat, {{"id", id}, {"cloud", cloud}});
       if (item.IsMap() && !has_id) {
         c.fail({child(iat.key, "id"), iat.mark},
                message(N_("is required: every workspace needs its GUID")));

@@ -145,8 +145,8 @@ TEST(ConfigLoader, RefusesADocumentWithNoMappingAndTakesBracesForDefaults) {
   }
 }
 
-TEST(ConfigLoader, KeepsDefaultsOfMissingAndEmptySections) {
-  const gateway_config c = parse_ok("listen:\n  port: 3128\ntls:\nlimits: {}\n");
+TEST(ConfigLoader, KeepsDefaultsOfMissingSectionsAndOfEmptyMaps) {
+  const gateway_config c = parse_ok("listen:\n  port: 3128\ntls: {}\nlimits: {}\n");
   EXPECT_EQ(c.listen.port, 3128);
   EXPECT_EQ(c.listen.address, "0.0.0.0");
   expect_same(
@@ -156,6 +156,46 @@ TEST(ConfigLoader, KeepsDefaultsOfMissingAndEmptySections) {
         return d;
       }(),
       c);
+}
+
+// A file cut off right after a section's key ("clients:" as its last line) used to load
+// that section's defaults: every client admitted, the admin token and the relay dropped.
+// A key with no value is an error for every section; "{}" asks for the defaults.
+TEST(ConfigLoader, RefusesASectionKeyWithNoValueAtTheKey) {
+  for (const char* section : {"listen", "admin", "tls", "relay_proxy", "clients", "upstream",
+                              "limits", "log", "perfmon"}) {
+    for (const char* empty : {"", " ~", " null"}) {
+      SCOPED_TRACE(std::string(section) + ":" + empty);
+      const config_error e =
+          one_error("mode: enforce\n" + std::string(section) + ":" + empty + "\n");
+      EXPECT_EQ(e.key, section);
+      EXPECT_EQ(e.line, 2);
+      EXPECT_EQ(e.column, 1);
+      EXPECT_EQ(e.message, "expected a map, got an empty value (write {} for the defaults)");
+    }
+  }
+  const config_error e = one_error("upstream:\n  resolve:\n");
+  EXPECT_EQ(e.key, "upstream.resolve");
+  EXPECT_EQ(e.line, 2);
+}
+
+// The same for text settings: "token_file:" cut short must not switch admin
+// authentication off, nor "address:" drop the relay; "" is how a file says "none".
+TEST(ConfigLoader, RefusesATextKeyWithNoValueAndTakesTheEmptyString) {
+  const config_error e = one_error("admin:\n  port: 9090\n  token_file:\n");
+  EXPECT_EQ(e.key, "admin.token_file");
+  EXPECT_EQ(e.line, 3);
+  EXPECT_TRUE(mentions(e.message, "got an empty value (write \"\" for none)")) << e.message;
+  for (const char* key : {"address", "username", "password_file", "keytab", "ca_file"}) {
+    SCOPED_TRACE(key);
+    const config_error r = one_error("relay_proxy:\n  " + std::string(key) + ":\n");
+    EXPECT_EQ(r.key, "relay_proxy." + std::string(key));
+    EXPECT_TRUE(mentions(r.message, "write \"\" for none")) << r.message;
+  }
+  const gateway_config c =
+      parse_ok("admin: { token_file: \"\" }\nrelay_proxy: { address: \"\" }\n");
+  EXPECT_EQ(c.admin.token_file, "");
+  EXPECT_EQ(c.relay_proxy.address, "");
 }
 
 TEST(ConfigLoader, ReadsEverySettingWhenGiven) {
@@ -624,9 +664,9 @@ TEST(ConfigLoader, ValidatesClientCidrs) {
 }
 
 TEST(ConfigLoader, ValidatesRelayProxyAddress) {
-  for (const char* ok : {"http://proxy.corp:3128", "http://10.1.1.1:8080",
-                         "http://[2001:db8::1]:3128", "HTTP://Proxy.Corp:3128/", "",
-                         "https://proxy:3128"}) {
+  for (const char* ok :
+       {"http://proxy.corp:3128", "http://10.1.1.1:8080", "http://[2001:db8::1]:3128",
+        "HTTP://Proxy.Corp:3128/", "", "https://proxy:3128"}) {
     SCOPED_TRACE(ok);
     EXPECT_EQ(parse_ok(std::string("relay_proxy: {address: \"") + ok + "\"}").relay_proxy.address,
               ok);
@@ -763,11 +803,13 @@ TEST(ConfigLoader, ReadsProxyProtocolTrustedAsParsedCidrs) {
   EXPECT_EQ(c.listen.proxy_protocol_trusted[0].to_string(), "10.1.0.0/16");
   EXPECT_EQ(c.listen.proxy_protocol_trusted[1].to_string(), "fd00::/8");
   EXPECT_EQ(c.listen.proxy_protocol_trusted[2].to_string(), "192.0.2.1/32");
-  EXPECT_TRUE(parse_ok("listen: {proxy_protocol_trusted: []}").listen.proxy_protocol_trusted.empty());
+  EXPECT_TRUE(
+      parse_ok("listen: {proxy_protocol_trusted: []}").listen.proxy_protocol_trusted.empty());
 }
 
 TEST(ConfigLoader, RejectsBadProxyProtocolTrustedEntriesWithKeyAndLine) {
-  config_error e = one_error("listen:\n  proxy_protocol_trusted:\n    - 10.0.0.0/8\n    - lb.example\n");
+  config_error e =
+      one_error("listen:\n  proxy_protocol_trusted:\n    - 10.0.0.0/8\n    - lb.example\n");
   EXPECT_EQ(e.key, "listen.proxy_protocol_trusted[1]");
   EXPECT_EQ(e.line, 4);
   EXPECT_TRUE(mentions(e.message, "'lb.example' is not an IP address or CIDR")) << e.message;

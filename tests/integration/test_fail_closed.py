@@ -74,7 +74,11 @@ def test_an_empty_mapping_still_means_the_defaults(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("truncation", ["", "# emptied by a failed deploy\n"])
+@pytest.mark.parametrize("truncation", [
+    "", "# emptied by a failed deploy\n",
+    # Cut right after a section's key: that used to load the section's defaults.
+    "allowed_hosts: [allowed.test]\nallowed_ports: [{port}]\nclients:\n",
+    "allowed_hosts: [allowed.test]\nallowed_ports: [{port}]\nclients:\n  allow:\n"])
 def test_truncating_the_file_at_reload_keeps_the_policy_in_force(tmp_path, echo, truncation):
     # Only 192.0.2.0/24 may connect: the test's own 127.0.0.1 is a refused client.
     cfg = base_config(free_port(), allowed_ports=[echo.port],
@@ -91,7 +95,7 @@ def test_truncating_the_file_at_reload_keeps_the_policy_in_force(tmp_path, echo,
             return status is None
         assert refused()
         with open(gw.config_path, "w") as f:
-            f.write(truncation)
+            f.write(truncation.format(port=echo.port))
         gw.signal(signal.SIGHUP)
         wait_until(lambda: reload_failures(gw) >= 1, "the truncated file refused")
         gw.wait_event(401)
