@@ -238,8 +238,11 @@ load_result parse_or_throw(const std::string& yaml_text) {
   }
   checker c;
   if (!docs[0].IsMap()) {
+    // A scalar is not quoted: this is what --config pointed at a password file shows.
     c.fail({"", docs[0].Mark()},
-           message(N_("expected a map of settings at the top level, got %1%"), describe(docs[0])));
+           message(
+               N_("expected a map of settings at the top level, got %1%"),
+               docs[0].IsScalar() ? message(N_("a single value (not shown)")) : describe(docs[0])));
   } else {
     read_root(c, docs[0], cfg);
     check_listen_admin_overlap(c, cfg);

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "net/grammar/authority.hpp"
+
 namespace omsgw::config::detail {
 
 std::string child(const std::string& path, std::string_view key) {
@@ -13,6 +15,12 @@ std::string child(const std::string& path, std::string_view key) {
 }
 
 bool is_quoted(const YAML::Node& n) { return n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str"; }
+
+std::string shown(const std::string& value) {
+  std::string text = grammar::without_userinfo(value);
+  if (text.size() > 60) text = text.substr(0, 57) + "...";
+  return text;
+}
 
 message describe(const YAML::Node& n) {
   switch (n.Type()) {
@@ -23,8 +31,7 @@ message describe(const YAML::Node& n) {
     case YAML::NodeType::Map:
       return message(N_("a map"));
     case YAML::NodeType::Scalar: {
-      std::string text = n.Scalar();
-      if (text.size() > 60) text = text.substr(0, 57) + "...";
+      const std::string text = shown(n.Scalar());
       return is_quoted(n) ? message(N_("the quoted string \"%1%\""), text)
                           : message::verbatim("'" + text + "'");
     }

@@ -41,6 +41,11 @@ std::string child(const std::string& path, std::string_view key);
 /// Quoted scalars are strings, even when their text looks like a number or a bool.
 bool is_quoted(const YAML::Node& n);
 
+/// A value from the file as an error message shows it: at most 60 characters, and a
+/// URL's userinfo masked (a relay address refused for carrying a password must not
+/// put the password in the log).
+std::string shown(const std::string& value);
+
 /// How an error message names a value: "a list", "'text'", "the quoted string \"1\"".
 message describe(const YAML::Node& n);
 

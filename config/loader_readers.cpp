@@ -20,7 +20,7 @@ constexpr std::array<std::string_view, 3> k_clouds = {"AzureCloud", "AzureUSGove
 
 /// "'VALUE' REASON": a refused value from the file, quoted, and why.
 message quoted(const std::string& value, message why) {
-  return message(N_("'%1%' %2%"), value, std::move(why));
+  return message(N_("'%1%' %2%"), shown(value), std::move(why));
 }
 
 }  // namespace

@@ -82,4 +82,14 @@ parsed<relay_url> parse_relay_url(std::string_view text) {
   return url;
 }
 
+std::string without_userinfo(std::string_view text) {
+  const auto scheme = text.find("://");
+  if (scheme == std::string_view::npos) return std::string(text);
+  const auto start = scheme + 3;
+  const auto end = text.find_first_of("/?#", start);
+  const auto at = text.substr(start, end == std::string_view::npos ? end : end - start).rfind('@');
+  if (at == std::string_view::npos) return std::string(text);
+  return std::string(text.substr(0, start)) + "***" + std::string(text.substr(start + at));
+}
+
 }  // namespace omsgw::grammar

@@ -37,4 +37,9 @@ struct relay_url {
 /// never in a URL that gets logged), a path, query or fragment, a missing port.
 parsed<relay_url> parse_relay_url(std::string_view text);
 
+/// `text` with the userinfo of a URL ("scheme://user:pw@host...") replaced by "***", so
+/// that an error about a refused relay address never repeats its password. Text that is
+/// not such a URL comes back unchanged.
+std::string without_userinfo(std::string_view text);
+
 }  // namespace omsgw::grammar

@@ -506,8 +506,29 @@ TEST(ConfigLoader, RejectsTopLevelThatIsNotAMap) {
   EXPECT_EQ(e.line, 1);
   EXPECT_EQ(e.message, "expected a map of settings at the top level, got a list");
 
-  e = one_error("just text\n");
-  EXPECT_EQ(e.message, "expected a map of settings at the top level, got 'just text'");
+  // Not quoted: a password file passed as --config must not print the password.
+  e = one_error("S3cr3t-Relay-PW\n");
+  EXPECT_EQ(e.message,
+            "expected a map of settings at the top level, got a single value (not shown)");
+}
+
+// A relay address refused for carrying credentials must not repeat them (the error is
+// printed by check-config and the CLI and logged as event 401 at reload).
+TEST(ConfigLoader, NeverRepeatsTheCredentialsOfARefusedRelayAddress) {
+  for (const char* text :
+       {"relay_proxy: { address: \"http://svc:Hunter2PW@127.0.0.1:3128\" }\n",
+        "relay_proxy: { fallback: [\"https://svc:Hunter2PW@proxy.corp:8443/\"] }\n",
+        "relay_proxy: { address: \"http://svc%3aHunter2PW@proxy.corp:3128\" }\n",
+        "relay_proxy: { address: [\"http://a:Hunter2PW@b:1\"] }\n"}) {
+    SCOPED_TRACE(text);
+    const config_error e = one_error(text);
+    EXPECT_FALSE(mentions(e.message, "Hunter2PW")) << e.message;
+    EXPECT_FALSE(mentions(format_error("f.yaml", e), "Hunter2PW"));
+  }
+  const config_error e = one_error("relay_proxy: { address: \"http://u:pw@proxy.corp:3128\" }\n");
+  EXPECT_EQ(e.message,
+            "'http://***@proxy.corp:3128' must not contain credentials; use "
+            "relay_proxy.username and password_file");
 }
 
 TEST(ConfigLoader, RejectsAStrayCommaInsteadOfHanging) {

@@ -173,5 +173,13 @@ TEST(GrammarRelayUrl, ParsesHttpAndHttpsAndRefusesUserinfo) {
   }
 }
 
+TEST(Grammar, WithoutUserinfoMasksOnlyAUrlsCredentials) {
+  EXPECT_EQ(without_userinfo("http://u:pw@proxy.corp:3128"), "http://***@proxy.corp:3128");
+  EXPECT_EQ(without_userinfo("HTTPS://a@b:pw@h:1/x@y"), "HTTPS://***@h:1/x@y");
+  EXPECT_EQ(without_userinfo("http://proxy.corp:3128/a@b"), "http://proxy.corp:3128/a@b");
+  EXPECT_EQ(without_userinfo("user@example.com"), "user@example.com");
+  EXPECT_EQ(without_userinfo("http://@h:1"), "http://***@h:1");
+}
+
 }  // namespace
 }  // namespace omsgw::grammar
