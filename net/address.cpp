@@ -55,13 +55,14 @@ struct v6_range {
 
 // IANA IPv6 Special-Purpose Address Registry (RFC 6890 and updates), multicast,
 // deprecated site-local, and AWS's IPv6 metadata endpoint. The blocks that carry an
-// IPv4 address (::/96, ::ffff:0:0/96, 64:ff9b::/96, 2002::/16) are handled before
-// this table; 64:ff9b:1::/48 after its embedded IPv4 is checked.
+// IPv4 address (::/96, ::ffff:0:0/96, ::ffff:0:0:0/96, 64:ff9b::/96, 2002::/16) are
+// handled before this table; 64:ff9b:1::/48 after its embedded IPv4 is checked.
 // clang-format off
 constexpr v6_range k_v6[] = {
     {{0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54}, 128,
      ac::cloud_metadata},                                   // fd00:ec2::254 AWS metadata
     {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, ac::private_net},  // local-use NAT64, RFC 8215
+    {{0x00}, 8, ac::special},  // ::/8 reserved by the IETF (RFC 4291 2.4), what is left of it
     {{0x01, 0x00}, 64, ac::unspecified},                    // 100::/64 discard-only, RFC 6666
     {{0x01, 0x00, 0, 0, 0, 0, 0, 0x01}, 64, ac::special},   // 100:0:0:1::/64 dummy, RFC 9780
     {{0x20, 0x01, 0x00, 0x02, 0x00, 0x00}, 48, ac::benchmarking},  // 2001:2::/48, RFC 5180
@@ -112,12 +113,15 @@ address_v4 v4_at(const address_v6::bytes_type& b, std::size_t i, std::size_t j) 
 bool classify_embedded(const address_v6::bytes_type& b, address_class& out) {
   static constexpr std::array<unsigned char, 16> mapped{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   static constexpr std::array<unsigned char, 16> compat{};
+  static constexpr std::array<unsigned char, 16> translated{0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
   static constexpr std::array<unsigned char, 16> nat64{0x00, 0x64, 0xff, 0x9b};
   static constexpr std::array<unsigned char, 16> six_to_four{0x20, 0x02};
   // ::ffff:0:0/96 IPv4-mapped (RFC 4291 2.5.5.2), ::/96 IPv4-compatible (deprecated,
-  // RFC 4291 2.5.5.1), 64:ff9b::/96 NAT64 well-known prefix (RFC 6052 2.1): the
-  // address is in the last 32 bits.
-  if (in_v6(b, mapped, 96) || in_v6(b, compat, 96) || in_v6(b, nat64, 96)) {
+  // RFC 4291 2.5.5.1), ::ffff:0:0:0/96 IPv4-translated (SIIT, RFC 2765 2.1),
+  // 64:ff9b::/96 NAT64 well-known prefix (RFC 6052 2.1): the address is in the last
+  // 32 bits.
+  if (in_v6(b, mapped, 96) || in_v6(b, compat, 96) || in_v6(b, translated, 96) ||
+      in_v6(b, nat64, 96)) {
     out = classify_v4(v4_at(b, 12, 14));
     return true;
   }

@@ -38,7 +38,8 @@ enum class address_class {
 };
 
 /// Classifies addr; addresses that carry an IPv4 address a translator or the stack
-/// would reach (IPv4-mapped, IPv4-compatible, NAT64, 6to4) are classified by it.
+/// would reach (IPv4-mapped, IPv4-compatible, IPv4-translated, NAT64, 6to4) are
+/// classified by it.
 address_class classify_address(const ip_address& addr);
 
 /// Short lower-case name for logs: "loopback", "private", ...

@@ -192,6 +192,20 @@ TEST(Address, ClassifiesIpv4CompatibleIpv6AsTheEmbeddedIpv4) {
                   {"::8.8.8.8", address_class::public_unicast}});
 }
 
+// ::ffff:0:0:0/96 (SIIT, RFC 2765) reaches its IPv4 address through a translator: it
+// used to pass as public, so ::ffff:0:127.0.0.1 got past the private-address guard.
+TEST(Address, ClassifiesIpv4TranslatedIpv6AsTheEmbeddedIpv4AndTheRestOfColonColonSlash8AsSpecial) {
+  expect_classes({{"::ffff:0:127.0.0.1", address_class::loopback},
+                  {"::ffff:0:7f00:1", address_class::loopback},
+                  {"::ffff:0:10.0.0.1", address_class::private_net},
+                  {"::ffff:0:169.254.169.254", address_class::cloud_metadata},
+                  {"::ffff:0:8.8.8.8", address_class::public_unicast},
+                  {"::1:0:0:0:1", address_class::special},
+                  {"0:ff::1", address_class::special},
+                  {"ff:ffff::1", address_class::special},
+                  {"100::1", address_class::unspecified}});
+}
+
 TEST(Address, ClassifiesNat64AndSixToFourByTheEmbeddedIpv4) {
   expect_classes({{"64:ff9b::127.0.0.1", address_class::loopback},
                   {"64:ff9b::10.0.0.1", address_class::private_net},

@@ -50,8 +50,13 @@ const row k_rows[] = {
     {"::ffff:0:0/96 mapped", "::ffff:192.0.2.1", ac::documentation, "::ffff:8.8.8.8"},
     {"::ffff:0:0/96 metadata", "::ffff:169.254.169.254", ac::cloud_metadata, nullptr},
     {"64:ff9b::/96 NAT64", "64:ff9b::a83f:8110", ac::cloud_metadata, "64:ff9b::808:808"},
-    {"64:ff9b::/96 NAT64 private", "64:ff9b::c0a8:1", ac::private_net, "64:ff9b:0:0:1::"},
-    {"64:ff9b:1::/48 local NAT64", "64:ff9b:1::1", ac::private_net, "64:ff9b:2::1"},
+    // Just outside the NAT64 blocks is still ::/8, reserved by the IETF (RFC 4291 2.4).
+    {"64:ff9b::/96 NAT64 private", "64:ff9b::c0a8:1", ac::private_net,
+     "64:ff9b:0:0:1::", ac::special},
+    {"64:ff9b:1::/48 local NAT64", "64:ff9b:1::1", ac::private_net, "64:ff9b:2::1", ac::special},
+    {"::/8 reserved", "::1:0:0:0:1", ac::special, "100:1::1", ac::public_unicast},
+    {"::ffff:0:0:0/96 IPv4-translated", "::ffff:0:7f00:1", ac::loopback, "::ffff:1:7f00:1",
+     ac::special},
     {"64:ff9b:1::/48 /96 metadata", "64:ff9b:1::a9fe:a9fe", ac::cloud_metadata, nullptr},
     {"64:ff9b:1::/48 /48 metadata", "64:ff9b:1:a9fe:a9:fe00::", ac::cloud_metadata, nullptr},
     {"100::/64", "100::ffff", ac::unspecified, "100:0:0:2::", ac::public_unicast},
@@ -69,8 +74,7 @@ const row k_rows[] = {
     {"fe80::/10", "febf:ffff::1", ac::link_local, "fe7f:ffff::1"},
     {"fec0::/10 site-local", "feff::1", ac::private_net, nullptr},
     {"ff00::/8", "ff02::1", ac::multicast, nullptr},
-    {"fd00:ec2::254 AWS", "fd00:ec2::254", ac::cloud_metadata, "fd00:ec2::253",
-     ac::private_net},
+    {"fd00:ec2::254 AWS", "fd00:ec2::254", ac::cloud_metadata, "fd00:ec2::253", ac::private_net},
 };
 
 ip_address ip(const char* text) { return *parse_ip_literal(text); }
