@@ -8,7 +8,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -55,17 +57,38 @@ std::string copy_mode_and_owner(int fd, const struct stat* old, const std::strin
   return {};
 }
 
-/// Checks the files `cfg` names; the admin token read lands in `token`.
-std::vector<config_error> named_file_errors(const gateway_config& cfg, std::string& token) {
+/// The position (1-based line and column) of `key`'s value ("admin.token_file") in
+/// `text`, a document parse_config accepted; {0, 0} when it is not there.
+std::pair<int, int> position_of(const std::string& text, const std::string& key) {
+  try {
+    YAML::Node node = YAML::Load(text);
+    for (std::size_t start = 0; start <= key.size();) {
+      const std::size_t dot = std::min(key.find('.', start), key.size());
+      const YAML::Node& map = node;  // const: looking a key up must not add it
+      if (!map.IsMap()) return {0, 0};
+      node.reset(map[key.substr(start, dot - start)]);
+      if (!node.IsDefined()) return {0, 0};
+      start = dot + 1;
+    }
+    return {node.Mark().line + 1, node.Mark().column + 1};
+  } catch (const YAML::Exception&) {
+    return {0, 0};
+  }
+}
+
+/// Checks the files `cfg` (read from `text`) names, each error at its key's line; the
+/// admin token read lands in `token`.
+std::vector<config_error> named_file_errors(const gateway_config& cfg, const std::string& text,
+                                            std::string& token) {
   std::vector<config_error> errors;
+  auto add = [&](const named_file_error& problem) {
+    const auto [line, column] = position_of(text, problem.key);
+    errors.push_back({problem.key, line, column, problem.message, problem.text});
+  };
   std::string password;
-  if (auto problem = read_relay_password(cfg.relay_proxy, password)) {
-    errors.push_back({problem->key, 0, 0, problem->message, problem->text});
-  }
+  if (auto problem = read_relay_password(cfg.relay_proxy, password)) add(*problem);
   wipe(password);
-  if (auto problem = read_admin_token(cfg.admin, token)) {
-    errors.push_back({problem->key, 0, 0, problem->message, problem->text});
-  }
+  if (auto problem = read_admin_token(cfg.admin, token)) add(*problem);
   return errors;
 }
 
@@ -204,13 +227,6 @@ config_source choose_source(const std::string& path, bool given) {
   return {default_config_path(), true};
 }
 
-std::vector<config_error> check_named_files(const gateway_config& cfg) {
-  std::string token;
-  auto errors = named_file_errors(cfg, token);
-  wipe(token);
-  return errors;
-}
-
 file_load load_text(const std::string& text, const std::string& source_name, file_checks checks) {
   file_load out;
   auto parsed = parse_config(text);
@@ -220,7 +236,7 @@ file_load load_text(const std::string& text, const std::string& source_name, fil
   }
   loaded_config l;
   if (checks == file_checks::all) {
-    out.errors = named_file_errors(*parsed.config, l.admin_token);
+    out.errors = named_file_errors(*parsed.config, text, l.admin_token);
     if (!out.errors.empty()) return out;
   }
   l.config = std::make_shared<const gateway_config>(std::move(*parsed.config));

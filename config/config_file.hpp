@@ -79,9 +79,9 @@ config_source choose_source(const std::string& path, bool given);
 /// A configuration read from disk (or the embedded defaults).
 struct loaded_config {
   std::shared_ptr<const gateway_config> config;
-  std::string hash;    ///< content_hash of the file text
-  std::string source;  ///< the path, or "embedded defaults"
-  std::string text;    ///< the file text ("" for the defaults)
+  std::string hash;       ///< content_hash of the file text
+  std::string source;     ///< the path, or "embedded defaults"
+  std::string text;       ///< the file text ("" for the defaults)
   bool embedded = false;  ///< true: the embedded defaults (no file to watch or reload)
   /// admin.token_file's token (file_checks::all); "" = none. A secret: never logged.
   std::string admin_token;
@@ -106,9 +106,5 @@ file_load load_source(const config_source& source, file_checks checks = file_che
 /// names. The CLI checks an edit with it before writing.
 file_load load_text(const std::string& text, const std::string& source_name,
                     file_checks checks = file_checks::all);
-
-/// The errors of the files a valid configuration names (relay password file, admin
-/// token file), each with its key; empty when all are usable.
-std::vector<config_error> check_named_files(const gateway_config& cfg);
 
 }  // namespace omsgw::config

@@ -34,7 +34,7 @@ const std::vector<setting>& settings() {
   static const std::vector<setting> table = {
       {"listen.address", k::text, {"ListenAddress"}, true, N_("restart needed")},
       {"listen.port", k::integer, {"ListenPort"}, true, N_("restart needed")},
-      {"listen.proxy_protocol", k::boolean, {"ProxyProtocol"}, true, N_("restart needed")},
+      {"listen.proxy_protocol", k::boolean, {"ProxyProtocol"}, true, ""},  // applies at reload
       {"listen.proxy_protocol_trusted", k::list, {"ProxyProtocolTrusted"}, true, N_("CIDRs")},
       {"admin.address", k::text, {"AdminAddress"}, true, N_("restart needed")},
       {"admin.port", k::integer, {"AdminPort"}, true, N_("restart needed")},

@@ -107,11 +107,28 @@ TEST_F(ConfigFile, AnUnusableRelayPasswordFileIsAConfigurationErrorWithItsKey) {
   ASSERT_FALSE(r.ok());
   ASSERT_EQ(r.errors.size(), 1u);
   EXPECT_EQ(r.errors[0].key, "relay_proxy.password_file");
+  EXPECT_EQ(r.errors[0].line, 4);  // SPEC: every configuration error names its line
+  EXPECT_EQ(r.errors[0].column, 18);
   EXPECT_TRUE(mentions(r.errors[0].message, "0644")) << r.errors[0].message;
   EXPECT_FALSE(mentions(r.errors[0].message, "secret-pw"));
   EXPECT_TRUE(load_text(yaml, "f.yaml", file_checks::yaml_only).ok());
   ::chmod(pw.c_str(), 0600);
   EXPECT_TRUE(load_text(yaml, "f.yaml").ok());
+}
+
+TEST_F(ConfigFile, AnUnusableAdminTokenFileIsAnErrorAtItsLine) {
+  const std::string empty = write("token", "", 0600);
+  for (const std::string& yaml :
+       {"mode: enforce\nadmin: { port: 9090, token_file: " + empty + " }\n",
+        "mode: enforce\nadmin: { port: 9090, token_file: " + dir_ + "/missing }\n"}) {
+    SCOPED_TRACE(yaml);
+    const file_load r = load_text(yaml, "f.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_EQ(r.errors[0].key, "admin.token_file");
+    EXPECT_EQ(r.errors[0].line, 2);
+    EXPECT_EQ(r.errors[0].column, 34);
+    EXPECT_TRUE(mentions(format_error("f.yaml", r.errors[0]), "f.yaml:2:34: admin.token_file: "));
+  }
 }
 
 TEST_F(ConfigFile, ReplacingKeepsModeAndWritesBesideTheTargetOfASymlink) {

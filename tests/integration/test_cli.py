@@ -426,3 +426,21 @@ def test_help_on_every_command_and_errors_on_stderr(tmp_path):
         r = omsgw(*args, config=path)
         assert r.returncode == rc, (args, r.returncode, r.stderr)
         assert r.stderr and r.stdout == "", args
+
+
+def test_config_help_marks_exactly_the_restart_only_settings(tmp_path):
+    """SPEC.md: every setting applies at reload except listen.address/port and
+    admin.address/port. `config --help` called listen.proxy_protocol "restart needed"
+    while a reload applied it; `config set` of each of these four says so too."""
+    r = subprocess.run([BIN, "config", "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    marked = {line.split()[0] for line in r.stdout.splitlines()
+              if line.startswith("  ") and line.rstrip().endswith("restart needed")}
+    assert marked == {"listen.address", "listen.port", "admin.address", "admin.port"}, marked
+    path = tmp_path / "omsgw.yaml"
+    path.write_text("{}\n")
+    for key, value in [("listen.port", "3129"), ("listen.proxy_protocol", "true")]:
+        s = subprocess.run([BIN, "config", "set", key, value, "--config", str(path)],
+                           capture_output=True, text=True, timeout=30)
+        assert s.returncode == 0, s.stderr
+        assert ("next restart" in s.stdout) == (key == "listen.port"), s.stdout
