@@ -16,8 +16,9 @@
 //  - Matching: types exactly (after the above), values case-insensitively for ASCII
 //    letters (X.520 caseIgnoreMatch, without Unicode folding or inner-space squeezing),
 //    AVAs of one RDN as a set. An entry that is exactly one CN AVA ("CN=agent01")
-//    matches any subject having that CN; every other entry must have the same RDNs as
-//    the subject, in RFC 4514 order or reversed (as `openssl x509 -subject` prints).
+//    matches any subject whose only CN that is (a subject with several CNs matches
+//    full entries only); every other entry must have the same RDNs as the subject, in
+//    RFC 4514 order or reversed (as `openssl x509 -subject` prints).
 
 #include "config/subject.hpp"
 
@@ -286,19 +287,33 @@ std::string canonical_subject(std::string_view subject) {
   return name ? format_dn(*name) : std::string();
 }
 
+namespace {
+
+/// The subject's one CN value, folded; nullopt when it has none or several (a CN-only
+/// entry must not match "CN=evil,CN=agent01" or "CN=evil+CN=agent01").
+std::optional<std::string> only_cn(const std::vector<std::vector<ava>>& subject) {
+  std::optional<std::string> cn;
+  for (const auto& r : subject) {
+    for (const auto& a : r) {
+      if (a.type != "CN") continue;
+      if (cn) return std::nullopt;
+      cn = fold(a.value);
+    }
+  }
+  return cn;
+}
+
+}  // namespace
+
 bool subject_allowed(const std::vector<std::string>& allowed, const std::string& cert_subject) {
   const auto subject = parse_dn(cert_subject);
   if (!subject) return false;
+  const auto cn = only_cn(*subject);
   for (const auto& entry : allowed) {
     auto e = parse_dn(entry);
     if (!e) continue;
     if (e->size() == 1 && (*e)[0].size() == 1 && (*e)[0][0].type == "CN") {
-      const std::string want = fold((*e)[0][0].value);
-      for (const auto& r : *subject) {
-        for (const auto& a : r) {
-          if (a.type == "CN" && fold(a.value) == want) return true;
-        }
-      }
+      if (cn && *cn == fold((*e)[0][0].value)) return true;
       continue;
     }
     if (same_dn(*e, *subject)) return true;

@@ -1074,6 +1074,18 @@ TEST(TlsInspector, SubjectAllowedMatchesCnOnlyEntriesAndWholeNames) {
   EXPECT_TRUE(tls::subject_allowed({"garbage", "CN=agent01"}, subject));
 }
 
+// A CN-only entry used to match any CN of the subject: "CN=evil,CN=agent01" (most
+// specific CN evil) and the multi-valued "CN=evil+CN=agent01" passed "CN=agent01".
+TEST(TlsInspector, ACnOnlyEntryMatchesOnlyASubjectWithThatOneCn) {
+  for (const char* subject : {"CN=agent01,CN=evil", "CN=evil,CN=agent01", "CN=evil+CN=agent01",
+                              "CN=agent01,OU=x,CN=agent01"}) {
+    SCOPED_TRACE(subject);
+    EXPECT_FALSE(tls::subject_allowed({"CN=agent01"}, subject));
+    EXPECT_TRUE(tls::subject_allowed({tls::canonical_subject(subject)}, subject));  // in full
+  }
+  EXPECT_TRUE(tls::subject_allowed({"CN=agent01"}, "CN=agent01,O=Contoso,C=US"));
+}
+
 TEST(TlsInspector, NamesEveryReasonAndVerdict) {
   EXPECT_STREQ(tls::to_string(tls::reject_reason::sni_mismatch), "sni_mismatch");
   EXPECT_STREQ(tls::to_string(tls::reject_reason::too_large), "too_large");
