@@ -128,7 +128,9 @@ std::optional<named_file_error> read_relay_password(const relay_proxy_config& cf
   password.assign(content, 0, eol);
   wipe(content);
   if (!password.empty() && password.back() == '\r') password.pop_back();
-  if (password.empty()) {
+  // Blanks only is an empty password too: a file emptied by an editor or a template.
+  if (password.find_first_not_of(" \t") == std::string::npos) {
+    wipe(password);
     return file_error(
         "relay_proxy.password_file",
         message(N_("%1% is empty: it must hold the password on its first line"), path));

@@ -116,6 +116,18 @@ TEST_F(ConfigFile, AnUnusableRelayPasswordFileIsAConfigurationErrorWithItsKey) {
   EXPECT_TRUE(load_text(yaml, "f.yaml").ok());
 }
 
+TEST_F(ConfigFile, ARelayPasswordFileOfBlanksIsEmpty) {
+  for (const char* text : {"", "\n", "   \n", " \t \r\nsecond-line\n"}) {
+    SCOPED_TRACE(text);
+    const std::string pw = write("pw", text, 0600);
+    const file_load r = load_text(
+        "relay_proxy: { address: http://127.0.0.1:3128, username: u, password_file: " + pw + " }\n",
+        "f.yaml");
+    ASSERT_EQ(r.errors.size(), 1u);
+    EXPECT_TRUE(mentions(r.errors[0].message, "is empty")) << r.errors[0].message;
+  }
+}
+
 TEST_F(ConfigFile, AnUnusableAdminTokenFileIsAnErrorAtItsLine) {
   const std::string empty = write("token", "", 0600);
   for (const std::string& yaml :
