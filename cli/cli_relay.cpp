@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <set>
 #include <utility>
 #include <vector>
@@ -19,7 +20,9 @@ namespace omsgw::cli::detail {
 namespace {
 
 /// The absolute path of a file the service reads (password file, keytab, CA file), so
-/// the YAML names it wherever the service runs from. Whether the file is usable
+/// the YAML names it wherever the service runs from. Symbolic links are kept, not
+/// resolved: a Kubernetes Secret (`..data` swapped on rotation) or an operator's
+/// "current" link must keep pointing at the next version. Whether the file is usable
 /// (private, parses) is checked with the rest of the configuration before the file
 /// is written. "" stays "" (unset).
 bool absolute_file(const std::string& path, std::string& absolute, std::string& why) {
@@ -27,7 +30,7 @@ bool absolute_file(const std::string& path, std::string& absolute, std::string& 
     absolute.clear();
     return true;
   }
-  absolute = cfg::resolve_path(path);
+  absolute = std::filesystem::absolute(path).lexically_normal().string();
   if (::access(absolute.c_str(), F_OK) != 0) {
     why = format(_("cannot use %1%: %2%"), path, errno_text(errno));
     return false;

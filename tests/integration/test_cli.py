@@ -398,6 +398,23 @@ def test_relay_proxy_get_set_clear_never_shows_the_password(tmp_path):
     assert "none (direct connections)" in ok("relay-proxy", "get", config=path)
 
 
+def test_relay_proxy_set_keeps_a_symlinked_password_file_a_link(tmp_path):
+    """A Kubernetes Secret mounts relay.pw -> ..data/relay.pw and swaps ..data on rotation:
+    the YAML must name the link, not today's target (it used to be resolved)."""
+    path = str(tmp_path / "omsgw.yaml")
+    write(path, "mode: enforce\n")
+    os.mkdir(tmp_path / "v1")
+    write(str(tmp_path / "v1" / "relay.pw"), "pw-1\n", 0o600)
+    os.symlink("v1", tmp_path / "..data")
+    os.symlink("..data/relay.pw", tmp_path / "relay.pw")
+    ok("relay-proxy", "set", "--address", "http://proxy.corp.example:3128", "--username", "u",
+       "--password-file", str(tmp_path / "relay.pw"), config=path)
+    with open(path) as f:
+        text = f.read()
+    assert f"password_file: {tmp_path}/relay.pw" in text, text
+    assert "v1" not in text, text
+
+
 def test_automation_hosts_accepts_readable_region_names():
     for name in (["West Europe"], ["westeurope"], ["west-europe"], ["West", "Europe"]):
         out = ok("automation-hosts", *name)
