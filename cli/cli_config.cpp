@@ -86,6 +86,19 @@ std::vector<std::string> split_items(const std::vector<std::string>& args) {
   return items;
 }
 
+/// The value `config set` reports: as the edited file now reads (Report -> report,
+/// TLS1.3 -> 1.3), or as typed when the edit is refused anyway.
+std::string stored_value(const cfg::edit_result& r, const cfg::setting* s,
+                         const std::string& typed) {
+  if (s && r.ok()) {
+    if (const auto parsed = cfg::parse_config(r.text); parsed.ok()) {
+      const auto values = cfg::setting_values(*parsed.config, *s);
+      if (values.size() == 1) return values.front();
+    }
+  }
+  return std::string(trim(typed));
+}
+
 int config_set(const context& c, const cli_args& a) {
   if (a.positional.size() < 3) {
     c.err << _("omsgw config set: needs KEY and VALUE\n");
@@ -125,8 +138,8 @@ int config_set(const context& c, const cli_args& a) {
     // Unknown keys are written as a plain token: the loader then names the key.
     const std::string yaml =
         s ? cfg::setting_yaml_value(*s, values[0]) : cfg::yaml_token(values[0]);
-    return from_edit(cfg::set_scalar(f.text, cfg::split_key(key), yaml),
-                     format(done, key, trim(values[0]), c.path));
+    const cfg::edit_result r = cfg::set_scalar(f.text, cfg::split_key(key), yaml);
+    return from_edit(r, format(done, key, stored_value(r, s, values[0]), c.path));
   });
 }
 

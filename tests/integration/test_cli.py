@@ -461,3 +461,15 @@ def test_config_help_marks_exactly_the_restart_only_settings(tmp_path):
                            capture_output=True, text=True, timeout=30)
         assert s.returncode == 0, s.stderr
         assert ("next restart" in s.stdout) == (key == "listen.port"), s.stdout
+
+
+def test_config_set_reports_the_value_as_stored(tmp_path):
+    """`config set Mode Report` writes `mode: report`; it printed "mode = Report"."""
+    path = str(tmp_path / "omsgw.yaml")
+    write(path, "{}\n")
+    assert ok("config", "set", "Mode", "Report", config=path).startswith("mode = report in ")
+    assert ok("config", "set", "MinTlsVersion", "TLS1.3",
+              config=path).startswith("tls.min_version = 1.3 in ")
+    assert ok("config", "set", "ProxyProtocol", "On",
+              config=path).startswith("listen.proxy_protocol = true in ")
+    assert ok("config", "get", "Mode", config=path) == "report\n"
