@@ -26,8 +26,8 @@ enum class connect_failure {
   forbidden_address,  ///< every address is loopback/private/... and allow_private is off
   refused,            ///< connection refused / unreachable on every address
   timeout,            ///< limits.connect_timeout_s elapsed (or the DNS lookup timed out)
-  relay_refused,      ///< the relay answered CONNECT with a non-2xx (403, or 407: our
-                      ///< credentials refused; the detail names the scheme)
+  relay_refused,      ///< the (last) relay answered CONNECT with a non-2xx (403, or 407:
+                      ///< our credentials refused; the detail names the scheme)
   relay_tls_failed,   ///< the TLS handshake with an https:// relay failed (verification...)
 };
 const char* to_string(connect_failure f);

@@ -202,8 +202,9 @@ void upstream_connector::on_relay_opened(upstream_outcome out) {
   finish(std::move(out));
 }
 
-/// One relay failed: counted, remembered by relay_health, and on an outage the next
-/// relay of the chain not skipped now (the last one even if skipped) gets its turn.
+/// One relay failed: counted, remembered by relay_health, and unless it was an
+/// authentication failure (tries_fallback) the next relay of the chain not skipped now
+/// (the last one even if skipped) gets its turn.
 void upstream_connector::relay_attempt_failed(relay_outcome outcome, connect_failure why,
                                               std::string detail) {
   const relay_target& relay = *target_.relay;

@@ -7,7 +7,7 @@
 ///
 /// With relays (relay_proxy) it also decides the route: a bypassed destination goes
 /// direct; otherwise the first relay of the chain not skipped (net/relay_health), and
-/// on an outage (tries_fallback) the next one, each with its own connect deadline
+/// on a refusal or an outage (tries_fallback) the next one, each with its own connect deadline
 /// (target.timeout). The connector keeps the connect deadline (limits.connect_timeout_s:
 /// per relay tried, or for the direct attempt) and reports timeout when it passes.
 /// Everything runs on the executor given (the connection's strand).
