@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "net/byte_stream.hpp"
 #include "net/relay_handshake.hpp"
@@ -42,6 +43,18 @@ struct upstream_outcome {
   relay_ptr relay;    ///< the relay the tunnel goes through (after bypass/fallback); null: direct
   relay_outcome relay_result = relay_outcome::refused;  ///< from an opener: the attempt's result
   bool ok() const { return stream != nullptr; }
+};
+
+/// How one attempt through one relay ended, as the connector tells its owner
+/// (omsgw_relay_connects_total, omsgw_relay_up and, for a failure a fallback follows,
+/// event 403: the tunnel's own failure is reported once, when no relay is left).
+struct relay_attempt {
+  const relay_target* relay = nullptr;  ///< the relay tried (never null)
+  relay_outcome outcome = relay_outcome::ok;
+  bool skipped = false;  ///< the relay is skipped for relay_skip_time from now (omsgw_relay_up 0)
+  connect_failure why = connect_failure::refused;  ///< when failed: as the client would be told
+  std::string_view detail;             ///< when failed: one line naming the relay; never a secret
+  const relay_target* next = nullptr;  ///< when failed: the relay tried now; null: none is left
 };
 
 class relay_opener {

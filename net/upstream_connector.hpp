@@ -35,9 +35,8 @@ struct upstream_target {
   relay_ptr relay;         ///< null: connect directly
   std::string client_key;  ///< the client's address text (the resolver's per-client bound)
   std::chrono::seconds timeout{10};  ///< limits.connect_timeout_s: per relay tried, or direct
-  /// One attempt through one relay ended (omsgw_relay_connects_total); skipped: the
-  /// relay is skipped for relay_skip_time from now (omsgw_relay_up 0). May be empty.
-  std::function<void(const relay_target&, relay_outcome, bool skipped)> on_relay_attempt = {};
+  /// One attempt through one relay ended (relay_attempt). May be empty.
+  std::function<void(const relay_attempt&)> on_relay_attempt = {};
 };
 
 /// relay_proxy.bypass: the destination goes direct (and through the address guard).

@@ -331,6 +331,11 @@ def test_dead_first_relay_falls_back_and_is_skipped(env, gateways, tmp_path):
     squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", USER)
 
 
+def relay_events(gw, relay):
+    """The event 403 lines (warn) about an attempt through relay."""
+    return [l for l in gw.events(403) if " warn " in l and f" relay={relay} " in l]
+
+
 @pytest.mark.parametrize("status", ["403 Forbidden", "502 Bad Gateway", "503 Service Unavailable"])
 def test_refusing_first_relay_falls_back_and_stays_up(env, gateways, tmp_path, status):
     squid = env["squids"]["digest"]
@@ -367,6 +372,32 @@ def test_every_relay_refusing_gives_502_with_the_last_refusal(env, gateways, tmp
     finally:
         first.stop()
         last.stop()
+
+
+def test_each_failed_relay_attempt_is_event_403_even_when_a_fallback_carries_the_tunnel(
+        env, gateways, tmp_path):
+    squid = env["squids"]["digest"]
+    dead = f"127.0.0.1:{free_port()}"
+    refusing = RefusingRelay("403 Forbidden")
+    try:
+        pw = password_file(tmp_path / "relay.pw", PASSWORD)
+        gw = start_gw(env, gateways, tmp_path, {
+            "address": f"http://{dead}", "fallback": [refusing.address(), squid.address()],
+            "auth": "digest", "username": USER, "password_file": pw})
+        fetch(env, gw)
+        gw.wait_event(403, rf" warn .*reason=refused relay={dead} .*cannot connect to relay {dead}")
+        gw.wait_event(403, rf" warn .*reason=relay_refused relay={refusing.relay()} .*relay "
+                           rf"{refusing.relay()} refused CONNECT allowed\.test:\d+: 403")
+        fetch(env, gw)  # the dead relay is skipped now (not attempted, not logged)
+        deadline = time.time() + 10
+        while len(relay_events(gw, refusing.relay())) < 2:
+            assert time.time() < deadline, gw.text()
+            time.sleep(0.05)
+        assert len(relay_events(gw, dead)) == 1, gw.text()
+        assert len(relay_events(gw, refusing.relay())) == 2, gw.text()
+        assert relay_events(gw, f"127.0.0.1:{squid.port}") == [], gw.text()
+    finally:
+        refusing.stop()
 
 
 def test_bypassed_host_goes_direct(env, gateways, tmp_path):
