@@ -400,6 +400,24 @@ def test_each_failed_relay_attempt_is_event_403_even_when_a_fallback_carries_the
         refusing.stop()
 
 
+def test_relay_up_drops_the_series_of_relays_no_longer_configured(env, gateways, tmp_path):
+    squid = env["squids"]["digest"]
+    dead = f"127.0.0.1:{free_port()}"
+    pw = password_file(tmp_path / "relay.pw", PASSWORD)
+    relay = {"address": f"http://{dead}", "fallback": [squid.address()], "auth": "digest",
+             "username": USER, "password_file": pw}
+    gw = start_gw(env, gateways, tmp_path, relay)
+    fetch(env, gw)
+    assert metric(gw, "omsgw_relay_up", relay=dead) == 0
+    gw.write_config({**gw.config, "relay_proxy": {**relay, "address": squid.address(),
+                                                  "fallback": []}})
+    gw.wait_event(100, f"relay proxy set to 127.0.0.1:{squid.port}")
+    assert f'omsgw_relay_up{{relay="{dead}"}}' not in metrics(gw)
+    assert metric(gw, "omsgw_relay_up", relay=f"127.0.0.1:{squid.port}") == 1
+    fetch(env, gw)
+    assert f'omsgw_relay_up{{relay="{dead}"}}' not in metrics(gw)
+
+
 def test_bypassed_host_goes_direct(env, gateways, tmp_path):
     squid = env["squids"]["digest"]
     pw = password_file(tmp_path / "relay.pw", PASSWORD)
