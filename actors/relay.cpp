@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
+#include <map>
 
 #include "config/secret_file.hpp"
 #include "metrics/events.hpp"
+#include "net/relay_health.hpp"
 
 namespace omsgw::actors {
 namespace asio_ssl = boost::asio::ssl;
@@ -143,7 +145,12 @@ bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b) {
 }
 
 void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head) {
-  for (auto r = head; r; r = r->fallback) m.relay_configured(r->display());
+  const auto& health = net::relay_health::instance();
+  const auto now = net::relay_health::clock::now();
+  std::map<std::string, bool> up;
+  for (auto r = head; r; r = r->fallback)
+    up.emplace(r->display(), !health.skipped(r->display(), now));
+  m.configure_relays(up);
 }
 
 std::string relay_display(const net::relay_ptr& r) { return r ? r->display() : "direct"; }

@@ -71,7 +71,8 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg);
 /// True when both are null or both name the same relay with the same credentials.
 bool same_relay(const net::relay_ptr& a, const net::relay_ptr& b);
 
-/// Sets omsgw_relay_up{relay} to 1 for every relay of the chain (start-up, reload).
+/// omsgw_relay_up{relay} for every relay of the chain (1, or 0 while relay_health skips
+/// it) and none for relays no longer configured (start-up, every relay change).
 void relays_configured(metrics::gateway_metrics& m, const net::relay_ptr& head);
 
 /// "127.0.0.1:3128" or "direct": how logs and /status name the relay (no secrets).

@@ -84,10 +84,7 @@ class session_link final : public net::connection_observer {
   net::next_step on_request(const net::request_outcome& out, bool timed_out) override;
   net::next_step on_connect_failed(net::connect_failure why, const std::string& detail) override;
   void on_established(const net::established_info& info) override;
-  void on_relay_attempt(const net::relay_target& relay, net::relay_outcome outcome,
-                        bool skipped) override {
-    svc_->metrics->count_relay_attempt(relay.display(), net::to_string(outcome), skipped);
-  }
+  void on_relay_attempt(const net::relay_attempt& a) override;
   void on_inspected(const net::tls::inspection_result& r) override;
   void on_bytes(std::uint64_t up, std::uint64_t down) override {
     if (up) svc_->metrics->bytes_to_upstream.Increment(static_cast<double>(up));
@@ -195,6 +192,18 @@ net::next_step session_link::on_connect_failed(net::connect_failure why,
   svc_->metrics->errors.Increment();
   OMSGW_EVENT_F(warn, network_error, ctx(), ({{"reason", net::to_string(why)}}), "{}", detail);
   return net::next_step::reply_with(why == net::connect_failure::timeout ? 504 : 502);
+}
+
+/// Every attempt is counted. A failed one that a fallback relay follows is event 403
+/// too: the tunnel may still work, but the operator must see the relay failing. (The
+/// last failure is the tunnel's, logged once by on_connect_failed; a skipped relay is
+/// not attempted, so it logs nothing.)
+void session_link::on_relay_attempt(const net::relay_attempt& a) {
+  const std::string relay = a.relay->display();
+  svc_->metrics->count_relay_attempt(relay, net::to_string(a.outcome), a.skipped);
+  if (!a.next) return;
+  OMSGW_EVENT_F(warn, network_error, ctx(), ({{"reason", net::to_string(a.why)}, {"relay", relay}}),
+                "{}; trying relay {}", a.detail, a.next->display());
 }
 
 void session_link::on_established(const net::established_info& info) {

@@ -132,11 +132,23 @@ void gateway_metrics::count_would_deny(std::size_t reason) {
 void gateway_metrics::count_relay_attempt(const std::string& relay, std::string_view result,
                                           bool skipped) {
   relay_connects_->Add({{"relay", relay}, {"result", std::string(result)}}).Increment();
-  relay_up_->Add({{"relay", relay}}).Set(skipped ? 0 : 1);
+  std::lock_guard<std::mutex> lock(relay_up_mutex_);
+  if (auto it = relay_up_series_.find(relay); it != relay_up_series_.end()) {
+    it->second->Set(skipped ? 0 : 1);
+  }
 }
 
-void gateway_metrics::relay_configured(const std::string& relay) {
-  relay_up_->Add({{"relay", relay}}).Set(1);
+void gateway_metrics::configure_relays(const std::map<std::string, bool>& up) {
+  std::lock_guard<std::mutex> lock(relay_up_mutex_);
+  std::map<std::string, prometheus::Gauge*> kept;
+  for (const auto& [relay, is_up] : up) {
+    auto known = relay_up_series_.extract(relay);
+    prometheus::Gauge* g = known ? known.mapped() : &relay_up_->Add({{"relay", relay}});
+    g->Set(is_up ? 1 : 0);
+    kept.emplace(relay, g);
+  }
+  for (const auto& gone : relay_up_series_) relay_up_->Remove(gone.second);  // not configured now
+  relay_up_series_ = std::move(kept);
 }
 
 double gateway_metrics::rejections_total() const {

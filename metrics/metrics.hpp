@@ -6,7 +6,9 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -44,11 +46,14 @@ class gateway_metrics {
   void count_would_deny(std::size_t reason);
   double rejections_total() const;
   /// One attempt through a relay ("host:port") ended: omsgw_relay_connects_total{relay,
-  /// result} += 1; omsgw_relay_up{relay} = 0 while it is skipped, else 1. Relay set-up
-  /// only (a short lock in prometheus-cpp's family), never per byte.
+  /// result} += 1; omsgw_relay_up{relay} = 0 while it is skipped, else 1 (only for a
+  /// relay still configured: a tunnel set up under a replaced relay does not bring its
+  /// series back). Relay set-up only (short locks), never per byte.
   void count_relay_attempt(const std::string& relay, std::string_view result, bool skipped);
-  /// omsgw_relay_up{relay} = 1 for each configured relay (start-up and reload).
-  void relay_configured(const std::string& relay);
+  /// The relays configured now, each with whether it is up (start-up and every relay
+  /// change): omsgw_relay_up{relay} is set for each, and the series of relays no longer
+  /// configured are removed (an alert on == 0 must not fire for a relay that is gone).
+  void configure_relays(const std::map<std::string, bool>& up);
   /// Counts a finished DNS lookup (result index as in dns_result_names); seconds, the
   /// time to the answer, goes to the latency histogram unless it came from the cache or
   /// was refused as busy (those never waited for a server).
@@ -73,6 +78,8 @@ class gateway_metrics {
   std::array<prometheus::Counter*, reason_names.size()> would_deny_{};
   prometheus::Family<prometheus::Counter>* relay_connects_ = nullptr;
   prometheus::Family<prometheus::Gauge>* relay_up_ = nullptr;
+  std::mutex relay_up_mutex_;
+  std::map<std::string, prometheus::Gauge*> relay_up_series_;  ///< the configured relays'
   std::array<prometheus::Counter*, dns_result_names.size()> dns_lookups_{};
 };
 

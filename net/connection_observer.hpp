@@ -114,11 +114,9 @@ class connection_observer {
   virtual void on_established(const established_info& info) = 0;
   /// The upstream could not be reached; the answer is the reply to give (or wait).
   virtual next_step on_connect_failed(connect_failure why, const std::string& detail) = 0;
-  /// One attempt through one relay ended (omsgw_relay_connects_total); skipped is true
-  /// when the relay is now skipped for relay_skip_time (omsgw_relay_up 0).
-  virtual void on_relay_attempt(const relay_target& relay, relay_outcome outcome, bool skipped) {
-    (void)relay, (void)outcome, (void)skipped;
-  }
+  /// One attempt through one relay ended (omsgw_relay_connects_total, omsgw_relay_up;
+  /// a failure a fallback relay follows is logged here, see relay_attempt).
+  virtual void on_relay_attempt(const relay_attempt& attempt) { (void)attempt; }
   /// The TLS inspector reached a verdict (verified, reject or parse error), or, once,
   /// an alert ended the handshake before one (result.kind need_more, detail names it).
   virtual void on_inspected(const tls::inspection_result& result) = 0;

@@ -56,7 +56,7 @@ struct relay_target {
   /// when the configuration is loaded so a bad CA file is a configuration error.
   std::shared_ptr<boost::asio::ssl::context> tls_context;
   std::string tls_trust;      ///< what tls_context trusts: ca_file and a digest of it
-  /// The next relay to try when this one is unreachable (relay_proxy.fallback).
+  /// The next relay to try when this one refuses or is unreachable (relay_proxy.fallback).
   std::shared_ptr<const relay_target> fallback;
   /// Host patterns (allowed_hosts syntax) that go direct; held by the first relay only.
   std::vector<std::string> bypass;

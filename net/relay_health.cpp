@@ -15,7 +15,7 @@ bool relay_health::skipped(const std::string& relay, clock::time_point now) cons
 
 bool relay_health::report(const std::string& relay, relay_outcome outcome, clock::time_point now) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (tries_fallback(outcome)) {
+  if (skips_relay(outcome)) {
     skip_until_[relay] = now + relay_skip_time;
     return true;
   }

@@ -1,9 +1,11 @@
 #pragma once
 /// \file
 /// Which relays are skipped for now (SPEC relay_proxy.fallback): a relay that could not
-/// be reached (refused or timed out at TCP/TLS level) is skipped for relay_skip_time by
-/// every new tunnel, then tried again. Process-wide, keyed by the relay's display form,
-/// so a reload that keeps a relay keeps its state. Never an authentication failure.
+/// be reached (refused or timed out at TCP/TLS level: skips_relay) is skipped for
+/// relay_skip_time by every new tunnel, then tried again. Process-wide, keyed by the
+/// relay's display form, so a reload that keeps a relay keeps its state. Never after an
+/// answer: neither a refusal (the tunnel falls back, the relay stays up) nor an
+/// authentication failure.
 
 #include <chrono>
 #include <map>

@@ -34,7 +34,9 @@ const char* to_string(relay_outcome o) {
   return "unknown";
 }
 
-bool tries_fallback(relay_outcome o) {
+bool tries_fallback(relay_outcome o) { return o == relay_outcome::refused || skips_relay(o); }
+
+bool skips_relay(relay_outcome o) {
   return o == relay_outcome::unreachable || o == relay_outcome::timeout ||
          o == relay_outcome::tls_failed;
 }

@@ -24,10 +24,16 @@ namespace omsgw::net {
 enum class relay_outcome { ok, auth_failed, refused, unreachable, timeout, tls_failed };
 const char* to_string(relay_outcome o);
 
-/// True when the next relay (fallback) should be tried: the relay could not be reached
-/// or refused at TCP/TLS level. Never after an authentication failure or a refusal by
-/// a relay that answered (an operator error or a policy, not an outage).
+/// True when the next relay (fallback) should be tried (SPEC relay_proxy): the relay
+/// refused (a non-2xx answer other than 407), could not be reached, timed out or failed
+/// its TLS handshake. Never after an authentication failure: our credentials are the
+/// same for every relay, and a second refusal would only lock the account sooner.
 bool tries_fallback(relay_outcome o);
+
+/// True when the relay is skipped by new tunnels for relay_skip_time (net/relay_health):
+/// it could not be reached, timed out or failed its TLS handshake. A relay that answered,
+/// even with a refusal, is up.
+bool skips_relay(relay_outcome o);
 
 struct relay_open_result {
   relay_outcome outcome = relay_outcome::refused;

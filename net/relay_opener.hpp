@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "net/byte_stream.hpp"
 #include "net/relay_handshake.hpp"
@@ -26,8 +27,8 @@ enum class connect_failure {
   forbidden_address,  ///< every address is loopback/private/... and allow_private is off
   refused,            ///< connection refused / unreachable on every address
   timeout,            ///< limits.connect_timeout_s elapsed (or the DNS lookup timed out)
-  relay_refused,      ///< the relay answered CONNECT with a non-2xx (403, or 407: our
-                      ///< credentials refused; the detail names the scheme)
+  relay_refused,      ///< the (last) relay answered CONNECT with a non-2xx (403, or 407:
+                      ///< our credentials refused; the detail names the scheme)
   relay_tls_failed,   ///< the TLS handshake with an https:// relay failed (verification...)
 };
 const char* to_string(connect_failure f);
@@ -42,6 +43,18 @@ struct upstream_outcome {
   relay_ptr relay;    ///< the relay the tunnel goes through (after bypass/fallback); null: direct
   relay_outcome relay_result = relay_outcome::refused;  ///< from an opener: the attempt's result
   bool ok() const { return stream != nullptr; }
+};
+
+/// How one attempt through one relay ended, as the connector tells its owner
+/// (omsgw_relay_connects_total, omsgw_relay_up and, for a failure a fallback follows,
+/// event 403: the tunnel's own failure is reported once, when no relay is left).
+struct relay_attempt {
+  const relay_target* relay = nullptr;  ///< the relay tried (never null)
+  relay_outcome outcome = relay_outcome::ok;
+  bool skipped = false;  ///< the relay is skipped for relay_skip_time from now (omsgw_relay_up 0)
+  connect_failure why = connect_failure::refused;  ///< when failed: as the client would be told
+  std::string_view detail;             ///< when failed: one line naming the relay; never a secret
+  const relay_target* next = nullptr;  ///< when failed: the relay tried now; null: none is left
 };
 
 class relay_opener {

@@ -209,10 +209,9 @@ void connection::start_connect(std::string host, std::uint16_t port, policy_ptr 
                          deadlines_.connect,
                          nullptr};
   if (target.relay) {  // relay attempts are all it reports (a std::function allocates)
-    target.on_relay_attempt = [weak = weak_from_this()](const relay_target& r,
-                                                        relay_outcome outcome, bool skipped) {
+    target.on_relay_attempt = [weak = weak_from_this()](const relay_attempt& a) {
       auto self = weak.lock();
-      if (self && self->observer_) self->observer_->on_relay_attempt(r, outcome, skipped);
+      if (self && self->observer_) self->observer_->on_relay_attempt(a);
     };
   }
   connector->start(std::move(target), [self = shared_from_this()](upstream_outcome out) {

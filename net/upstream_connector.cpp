@@ -197,24 +197,27 @@ void upstream_connector::on_relay_opened(upstream_outcome out) {
   const bool skipped = relay_health::instance().report(target_.relay->display(), relay_outcome::ok,
                                                        clock_type::now());
   if (target_.on_relay_attempt) {
-    target_.on_relay_attempt(*target_.relay, relay_outcome::ok, skipped);
+    target_.on_relay_attempt({target_.relay.get(), relay_outcome::ok, skipped});
   }
   finish(std::move(out));
 }
 
-/// One relay failed: counted, remembered by relay_health, and on an outage the next
-/// relay of the chain not skipped now (the last one even if skipped) gets its turn.
+/// One relay failed: counted, remembered by relay_health, and unless it was an
+/// authentication failure (tries_fallback) the next relay of the chain not skipped now
+/// (the last one even if skipped) gets its turn.
 void upstream_connector::relay_attempt_failed(relay_outcome outcome, connect_failure why,
                                               std::string detail) {
   const relay_target& relay = *target_.relay;
   auto& health = relay_health::instance();
   const bool skipped = health.report(relay.display(), outcome, clock_type::now());
-  if (target_.on_relay_attempt) target_.on_relay_attempt(relay, outcome, skipped);
-  relay_trail_ += (relay_trail_.empty() ? "" : "; ") + detail;
   relay_ptr next = tries_fallback(outcome) ? relay.fallback : nullptr;
   while (next && next->fallback && health.skipped(next->display(), clock_type::now())) {
     next = next->fallback;
   }
+  if (target_.on_relay_attempt) {
+    target_.on_relay_attempt({&relay, outcome, skipped, why, detail, next.get()});
+  }
+  relay_trail_ += (relay_trail_.empty() ? "" : "; ") + detail;
   if (!next) return fail(why, relay_trail_);
   // The next relay gets its own connect deadline; this attempt's late results are dropped.
   ++attempt_;

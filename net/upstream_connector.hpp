@@ -7,7 +7,7 @@
 ///
 /// With relays (relay_proxy) it also decides the route: a bypassed destination goes
 /// direct; otherwise the first relay of the chain not skipped (net/relay_health), and
-/// on an outage (tries_fallback) the next one, each with its own connect deadline
+/// on a refusal or an outage (tries_fallback) the next one, each with its own connect deadline
 /// (target.timeout). The connector keeps the connect deadline (limits.connect_timeout_s:
 /// per relay tried, or for the direct attempt) and reports timeout when it passes.
 /// Everything runs on the executor given (the connection's strand).
@@ -35,9 +35,8 @@ struct upstream_target {
   relay_ptr relay;         ///< null: connect directly
   std::string client_key;  ///< the client's address text (the resolver's per-client bound)
   std::chrono::seconds timeout{10};  ///< limits.connect_timeout_s: per relay tried, or direct
-  /// One attempt through one relay ended (omsgw_relay_connects_total); skipped: the
-  /// relay is skipped for relay_skip_time from now (omsgw_relay_up 0). May be empty.
-  std::function<void(const relay_target&, relay_outcome, bool skipped)> on_relay_attempt = {};
+  /// One attempt through one relay ended (relay_attempt). May be empty.
+  std::function<void(const relay_attempt&)> on_relay_attempt = {};
 };
 
 /// relay_proxy.bypass: the destination goes direct (and through the address guard).

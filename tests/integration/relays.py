@@ -4,8 +4,10 @@ TLS front for Squid (an https:// relay)."""
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from gwtest import free_port, stop_process, wait_port
@@ -218,3 +220,72 @@ key = {key}
     def stop(self):
         stop_process(self.proc, 10)
         self.log.close()
+
+
+
+class FakeRelay:
+    """A relay peer on 127.0.0.1 for what Squid cannot play: each connection is answered
+    by _answer(conn) in a thread of its own and then closed."""
+
+    def __init__(self):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn):
+        try:
+            conn.settimeout(30)
+            self._answer(conn)
+        except OSError:  # the gateway may stop mid-exchange
+            pass
+        finally:
+            conn.close()
+
+    def _answer(self, conn):
+        raise NotImplementedError
+
+    def address(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def relay(self):
+        """How omsgw names it (metrics labels, events)."""
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() above
+        except OSError:
+            pass
+        self.sock.close()
+
+
+class RefusingRelay(FakeRelay):
+    """Answers every CONNECT with `status` (e.g. "403 Forbidden") and closes, as a Squid
+    whose http_access denies the destination does. connects counts those answers."""
+
+    def __init__(self, status):
+        self.status = status
+        self.connects = 0
+        super().__init__()
+
+    def _answer(self, conn):
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        if head.startswith(b"CONNECT "):
+            self.connects += 1
+            conn.sendall(f"HTTP/1.1 {self.status}\r\nContent-Length: 0\r\n"
+                         "Connection: close\r\n\r\n".encode())

@@ -14,14 +14,13 @@ import os
 import socket
 import ssl
 import subprocess
-import threading
 import time
 import urllib.request
 
 import pytest
 
 from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port, proxy_connect
-from relays import HELPERS, REALM, Kdc, Squid, Stunnel
+from relays import HELPERS, REALM, FakeRelay, Kdc, RefusingRelay, Squid, Stunnel
 
 USER = "svc-omsgw"
 NTLM_USER = "CORP\\svc-omsgw"
@@ -181,7 +180,7 @@ def test_auto_answers_ntlm_not_digest_when_the_relay_offers_both(env, gateways, 
                   result="ok") == 1
 
 
-class NtlmV1Challenger:
+class NtlmV1Challenger(FakeRelay):
     """A relay peer for the one case Squid cannot play: an NTLM challenge without
     extended session security (ntlm_fake_auth always sets it), to which libcurl would
     answer NTLMv1. Records every Proxy-Authorization it receives."""
@@ -190,28 +189,8 @@ class NtlmV1Challenger:
     CHALLENGE = "TlRMTVNTUAACAAAACQAJAK6qqqoGggAA5OxTTj55X0gAAAAAAAA6AFdPUktHUk9VUA=="
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(8)
-        self.port = self.sock.getsockname()[1]
         self.authorizations = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
-
-    def _talk(self, conn):
-        try:
-            self._answer(conn)
-        except OSError:  # the gateway stops mid-exchange: that is the point
-            pass
-        finally:
-            conn.close()
+        super().__init__()
 
     def _answer(self, conn):
         buf = b""
@@ -228,9 +207,6 @@ class NtlmV1Challenger:
             offer = f"NTLM {self.CHALLENGE}" if auth else "NTLM"
             conn.sendall(f"HTTP/1.1 407 Proxy Authentication Required\r\n"
                          f"Proxy-Authenticate: {offer}\r\nContent-Length: 0\r\n\r\n".encode())
-
-    def stop(self):
-        self.sock.close()
 
 
 @pytest.mark.parametrize("auth", ["ntlm", "auto"])
@@ -353,6 +329,93 @@ def test_dead_first_relay_falls_back_and_is_skipped(env, gateways, tmp_path):
     assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{squid.port}",
                   result="ok") == 2
     squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}", USER)
+
+
+def relay_events(gw, relay):
+    """The event 403 lines (warn) about an attempt through relay."""
+    return [l for l in gw.events(403) if " warn " in l and f" relay={relay} " in l]
+
+
+@pytest.mark.parametrize("status", ["403 Forbidden", "502 Bad Gateway", "503 Service Unavailable"])
+def test_refusing_first_relay_falls_back_and_stays_up(env, gateways, tmp_path, status):
+    squid = env["squids"]["digest"]
+    refusing = RefusingRelay(status)
+    try:
+        pw = password_file(tmp_path / "relay.pw", PASSWORD)
+        gw = start_gw(env, gateways, tmp_path, {
+            "address": refusing.address(), "fallback": [squid.address()],
+            "auth": "digest", "username": USER, "password_file": pw})
+        fetch(env, gw)
+        fetch(env, gw)  # it answered: not skipped, asked again
+        assert refusing.connects == 2
+        assert metric(gw, "omsgw_relay_connects_total", relay=refusing.relay(),
+                      result="refused") == 2
+        assert metric(gw, "omsgw_relay_up", relay=refusing.relay()) == 1
+        assert metric(gw, "omsgw_relay_connects_total", relay=f"127.0.0.1:{squid.port}",
+                      result="ok") == 2
+    finally:
+        refusing.stop()
+
+
+def test_every_relay_refusing_gives_502_with_the_last_refusal(env, gateways, tmp_path):
+    first, last = RefusingRelay("403 Forbidden"), RefusingRelay("503 Service Unavailable")
+    try:  # no credentials: our own CONNECT (Beast), not libcurl's
+        gw = start_gw(env, gateways, tmp_path, {"address": first.address(),
+                                                "fallback": [last.address()]})
+        assert refused(env, gw) == 502
+        gw.wait_event(403, rf"reason=relay_refused.*relay {last.relay()} refused CONNECT "
+                           r"allowed\.test:\d+: 503")
+        assert (first.connects, last.connects) == (1, 1)
+        for r in (first, last):
+            assert metric(gw, "omsgw_relay_connects_total", relay=r.relay(), result="refused") == 1
+            assert metric(gw, "omsgw_relay_up", relay=r.relay()) == 1
+    finally:
+        first.stop()
+        last.stop()
+
+
+def test_each_failed_relay_attempt_is_event_403_even_when_a_fallback_carries_the_tunnel(
+        env, gateways, tmp_path):
+    squid = env["squids"]["digest"]
+    dead = f"127.0.0.1:{free_port()}"
+    refusing = RefusingRelay("403 Forbidden")
+    try:
+        pw = password_file(tmp_path / "relay.pw", PASSWORD)
+        gw = start_gw(env, gateways, tmp_path, {
+            "address": f"http://{dead}", "fallback": [refusing.address(), squid.address()],
+            "auth": "digest", "username": USER, "password_file": pw})
+        fetch(env, gw)
+        gw.wait_event(403, rf" warn .*reason=refused relay={dead} .*cannot connect to relay {dead}")
+        gw.wait_event(403, rf" warn .*reason=relay_refused relay={refusing.relay()} .*relay "
+                           rf"{refusing.relay()} refused CONNECT allowed\.test:\d+: 403")
+        fetch(env, gw)  # the dead relay is skipped now (not attempted, not logged)
+        deadline = time.time() + 10
+        while len(relay_events(gw, refusing.relay())) < 2:
+            assert time.time() < deadline, gw.text()
+            time.sleep(0.05)
+        assert len(relay_events(gw, dead)) == 1, gw.text()
+        assert len(relay_events(gw, refusing.relay())) == 2, gw.text()
+        assert relay_events(gw, f"127.0.0.1:{squid.port}") == [], gw.text()
+    finally:
+        refusing.stop()
+
+
+def test_relay_up_drops_the_series_of_relays_no_longer_configured(env, gateways, tmp_path):
+    squid = env["squids"]["digest"]
+    dead = f"127.0.0.1:{free_port()}"
+    pw = password_file(tmp_path / "relay.pw", PASSWORD)
+    relay = {"address": f"http://{dead}", "fallback": [squid.address()], "auth": "digest",
+             "username": USER, "password_file": pw}
+    gw = start_gw(env, gateways, tmp_path, relay)
+    fetch(env, gw)
+    assert metric(gw, "omsgw_relay_up", relay=dead) == 0
+    gw.write_config({**gw.config, "relay_proxy": {**relay, "address": squid.address(),
+                                                  "fallback": []}})
+    gw.wait_event(100, f"relay proxy set to 127.0.0.1:{squid.port}")
+    assert f'omsgw_relay_up{{relay="{dead}"}}' not in metrics(gw)
+    assert metric(gw, "omsgw_relay_up", relay=f"127.0.0.1:{squid.port}") == 1
+    fetch(env, gw)
+    assert f'omsgw_relay_up{{relay="{dead}"}}' not in metrics(gw)
 
 
 def test_bypassed_host_goes_direct(env, gateways, tmp_path):

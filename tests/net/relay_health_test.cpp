@@ -40,7 +40,17 @@ TEST(RelayHealth, AnAnswerEvenARefusalOrAnAuthFailureKeepsTheRelayUp) {
     h.report("r:1", relay_outcome::unreachable, t0);
     EXPECT_FALSE(h.report("r:1", o, t0));
     EXPECT_FALSE(h.skipped("r:1", t0));
-    EXPECT_FALSE(tries_fallback(o));
+    EXPECT_FALSE(skips_relay(o));
+  }
+}
+
+TEST(RelayHealth, ARefusalFallsBackButAnAuthFailureNeverDoes) {
+  EXPECT_TRUE(tries_fallback(relay_outcome::refused));
+  EXPECT_FALSE(tries_fallback(relay_outcome::auth_failed));
+  EXPECT_FALSE(tries_fallback(relay_outcome::ok));
+  for (auto o : {relay_outcome::unreachable, relay_outcome::timeout, relay_outcome::tls_failed}) {
+    EXPECT_TRUE(tries_fallback(o));
+    EXPECT_TRUE(skips_relay(o));
   }
 }
 

@@ -189,6 +189,28 @@ TEST_F(UpstreamConnector, ReportsARelayRefusal) {
   EXPECT_NE(result->detail.find("407"), std::string::npos) << result->detail;
 }
 
+TEST_F(UpstreamConnector, FallsBackWhenARelayRefusesButNotWhenItRefusesOurCredentials) {
+  fake_relay refusing(ctx, "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
+  fake_relay next(ctx, "HTTP/1.1 200 Connection established\r\n\r\n");
+  auto head = std::make_shared<relay_target>(*refusing.target());
+  head->fallback = next.target();
+  connect({"dest.example", 443, policy_with(false), head, {}});
+  wait();
+  ASSERT_TRUE(result->ok()) << result->detail;
+  EXPECT_EQ(result->endpoint.port(), next.l.port());
+
+  fake_relay auth(ctx, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+  fake_relay spare(ctx, "HTTP/1.1 200 Connection established\r\n\r\n");
+  head = std::make_shared<relay_target>(*auth.target());
+  head->fallback = spare.target();
+  result.reset();
+  connect({"dest.example", 443, policy_with(false), head, {}});
+  wait();
+  EXPECT_EQ(result->why, connect_failure::relay_refused);
+  settle(ctx);
+  EXPECT_TRUE(spare.seen().empty());
+}
+
 TEST_F(UpstreamConnector, GuardsAnIpLiteralDestinationEvenThroughARelay) {
   fake_relay relay(ctx, "HTTP/1.1 200 OK\r\n\r\n");
   connect({"10.1.2.3", 443, policy_with(false), relay.target(), {}});
