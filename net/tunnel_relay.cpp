@@ -117,8 +117,8 @@ void tunnel_relay::run(direction d) {
   copy_[index(d)]->run(self());
 }
 
-bool tunnel_relay::on_data(direction d, const std::uint8_t* data, std::size_t n) {
-  return inspect(d, data, n);
+std::size_t tunnel_relay::on_data(direction d, const std::uint8_t* data, std::size_t n) {
+  return inspect(d, data, n) ? n : 0;
 }
 
 bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n) {

@@ -65,7 +65,7 @@ class tunnel_relay final : public pump_listener,
   void on_cycle_done(direction d) override;
   void on_end(direction d) override;
   void on_failed(direction d, const boost::system::error_code& ec) override;
-  bool on_data(direction d, const std::uint8_t* data, std::size_t n) override;
+  std::size_t on_data(direction d, const std::uint8_t* data, std::size_t n) override;
   void on_splice_unavailable(direction d) override;
 
   socket_stream client_;
