@@ -27,6 +27,7 @@ enum class close_reason {
   idle_timeout,
   handshake_timeout,
   inspection_reject,  ///< the TLS inspector refused the handshake
+  tls_alert,          ///< an alert ended the handshake before a verdict: passed on, then closed
   io_error,
   peer_reset,  ///< a peer reset the connection (not counted as a gateway error)
   shutdown,    ///< closed by the owner (drain deadline, stop)

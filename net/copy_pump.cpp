@@ -1,5 +1,6 @@
 #include "net/copy_pump.hpp"
 
+#include <algorithm>
 #include <vector>
 
 namespace omsgw::net {
@@ -35,6 +36,8 @@ void copy_pump::release() {
   if (buf_ && t_buffers.free.size() < buffer_pool::cap) t_buffers.free.push_back(std::move(buf_));
   buf_.reset();
   std::string().swap(preload_);
+  data_ = nullptr;
+  size_ = 0;
 }
 
 void copy_pump::stop() {
@@ -44,6 +47,7 @@ void copy_pump::stop() {
 
 void copy_pump::run(std::shared_ptr<pump_listener> owner) {
   if (stopped_) return;
+  if (holding()) return show(owner);
   from_.async_wait(byte_stream::wait_for::read, [this, owner](const error_code& ec) {
     if (stopped_) return;
     if (ec) return owner->on_failed(dir_, ec);
@@ -56,9 +60,7 @@ void copy_pump::run_with(std::string bytes, std::shared_ptr<pump_listener> owner
   preload_ = std::move(bytes);
   data_ = reinterpret_cast<const std::uint8_t*>(preload_.data());
   size_ = preload_.size();
-  written_ = 0;
-  if (!owner->on_data(dir_, data_, size_)) return release();
-  write(std::move(owner));
+  show(owner);
 }
 
 void copy_pump::read_chunk(const std::shared_ptr<pump_listener>& owner) {
@@ -79,15 +81,20 @@ void copy_pump::read_chunk(const std::shared_ptr<pump_listener>& owner) {
   }
   data_ = buf_.get();
   size_ = n;
+  show(owner);
+}
+
+void copy_pump::show(const std::shared_ptr<pump_listener>& owner) {
   written_ = 0;
-  if (!owner->on_data(dir_, data_, size_)) return release();
+  pass_ = std::min(owner->on_data(dir_, data_, size_), size_);
+  if (stopped_) return release();
   write(owner);
 }
 
 void copy_pump::write(std::shared_ptr<pump_listener> owner) {
-  while (written_ < size_) {
+  while (written_ < pass_) {
     error_code ec;
-    const std::size_t m = to_.write_some(asio::buffer(data_ + written_, size_ - written_), ec);
+    const std::size_t m = to_.write_some(asio::buffer(data_ + written_, pass_ - written_), ec);
     if (would_block(ec)) {
       // A slow receiver: nothing is read from the sender until it takes these bytes.
       to_.async_wait(byte_stream::wait_for::write, [this, owner](const error_code& wec) {
@@ -103,8 +110,15 @@ void copy_pump::write(std::shared_ptr<pump_listener> owner) {
     }
     written_ += m;
   }
-  release();
-  owner->on_moved(dir_, size_);
+  const std::size_t moved = pass_;
+  if (pass_ < size_) {  // the rest is held for the next run()
+    data_ += pass_;
+    size_ -= pass_;
+    pass_ = 0;
+  } else {
+    release();
+  }
+  if (moved > 0) owner->on_moved(dir_, moved);
   if (!stopped_) owner->on_cycle_done(dir_);
 }
 

@@ -27,9 +27,12 @@ class pump_listener {
   /// The sender ended its direction in order (the owner passes the half-close on).
   virtual void on_end(direction d) = 0;
   virtual void on_failed(direction d, const boost::system::error_code& ec) = 0;
-  /// copy_pump: bytes read, before they are written. false: do not write them (the
-  /// owner has closed the tunnel).
-  virtual bool on_data(direction d, const std::uint8_t* data, std::size_t n) = 0;
+  /// copy_pump: bytes read, before they are written. Returns how many of them, from the
+  /// start, to write now: n (all), or fewer, and the pump keeps the rest (held): its
+  /// cycle ends after the prefix is written, and its next run() shows the rest again
+  /// before it reads more. Nothing is written when the owner stopped the pump meanwhile
+  /// (it closed the tunnel).
+  virtual std::size_t on_data(direction d, const std::uint8_t* data, std::size_t n) = 0;
   /// splice_pump: splice(2) cannot be used here (no pipe, or not supported); nothing
   /// was moved in this cycle.
   virtual void on_splice_unavailable(direction d) = 0;

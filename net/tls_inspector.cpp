@@ -12,8 +12,17 @@
 ///  - at most policy.max_handshake_bytes of handshake records are taken per direction;
 ///    the record or message that would pass the bound is refused (too_large) before it
 ///    is buffered. Other records keep at most two body bytes.
-///  - the only application data tolerated is TLS 1.3 early data (RFC 8446 4.2.10) sent
-///    after a ClientHello that offered it: it is skipped, not buffered.
+///  - once a ClientHello is complete, the client's further bytes are not taken (taken(),
+///    client_waits()) until the server's hello has been judged: the server answers a
+///    ClientHello alone (RFC 8446 4.1.1, RFC 5246 7.3), so the tunnel can hold them
+///    without deadlock. Only TLS 1.3 early data (RFC 8446 4.2.10, sent right after a
+///    ClientHello that offered it) and its dummy ChangeCipherSpec come meanwhile: after a
+///    TLS 1.3 ServerHello they follow the verdict uninspected; after a HelloRetryRequest
+///    the server skips the early data (4.2.10) and so does the inspector, counting it
+///    against max_handshake_bytes. TLS <= 1.2 with allowed_subjects: the client sends
+///    again after the ServerHello, and its Certificate decides. So before a verdict the
+///    server gets from the client only handshake records (within the bound), at most one
+///    dummy ChangeCipherSpec, skipped early data (within the same bound) and an alert.
 /// First client bytes: an SSL 2.0-format ClientHello (RFC 5246 E.2: high bit of byte 0,
 /// message type 1 in byte 2) is ssl_version; any other first byte than 22 (handshake),
 /// a record major version other than 3, or a first message other than ClientHello is
@@ -36,14 +45,15 @@
 /// is rejected as "no client certificate". A leaf that is not DER X.509 is rejected as
 /// client_cert too: it is a bad certificate, not a bad record.
 /// Alerts (RFC 5246 7.2, RFC 8446 6): a fatal alert or close_notify before a verdict
-/// ends inspection WITHOUT a verdict (need_more, ended() true, detail names the alert):
-/// the handshake failed on its own and the tunnel will close; it is not a parse error.
+/// ends inspection WITHOUT a verdict (need_more, ended() true, detail names the alert
+/// and its sender); it is not a parse error. taken() ends with the alert's record: the
+/// tunnel passes the alert on (the peer sees the handshake fail), relays nothing more in
+/// either direction and closes, since with no verdict nothing after it may cross. An
+/// alert the client sends while it waits is seen only when its bytes are taken again.
 /// Warning alerts other than close_notify are ignored (e.g. unrecognized_name, RFC 6066).
 /// Certificate subjects are printed and matched by config/subject.cpp (rules there).
 
 #include "net/tls_inspector.hpp"
-
-#include "net/tls_wire.hpp"
 
 #include <algorithm>
 #include <array>
@@ -52,6 +62,8 @@
 #include <memory>
 #include <optional>
 #include <utility>
+
+#include "net/tls_wire.hpp"
 
 namespace omsgw::net::tls {
 using namespace wire;
@@ -109,7 +121,8 @@ const inspection_result& handshake_inspector::feed_server(const std::uint8_t* da
 
 const inspection_result& handshake_inspector::feed(direction_state& d, const std::uint8_t* data,
                                                    std::size_t size) {
-  while (size > 0 && !ended()) {
+  const std::size_t fed = size;
+  while (size > 0 && !ended() && !(d.from_client && client_waits())) {
     if (d.header_len < record_header_size) {
       const std::size_t n = std::min(record_header_size - d.header_len, size);
       std::memcpy(d.header + d.header_len, data, n);
@@ -137,6 +150,7 @@ const inspection_result& handshake_inspector::feed(direction_state& d, const std
     d.record_buf.clear();
     ++d.records;
   }
+  taken_ = fed - size;
   if (ended()) release();
   return result_;
 }
@@ -220,9 +234,20 @@ bool handshake_inspector::on_record_header(direction_state& d) {
       d.keep = 2;
       return true;
     case application_data:
-      // Only TLS 1.3 early data may precede the ServerHello (RFC 8446 4.2.10); it is
-      // encrypted, so skip it.
-      if (d.from_client && stage_ == stage::server_hello && early_data_offered_) return true;
+      // Only TLS 1.3 early data may come before the verdict (RFC 8446 4.2.10), and is
+      // only taken here after a HelloRetryRequest (the client waited for the server's
+      // hello meanwhile): the server skips it, and so does the inspector, counting it
+      // against the bound.
+      if (d.from_client && stage_ == stage::retry_client_hello && early_data_offered_) {
+        if (len > policy_.max_handshake_bytes - std::min(d.total, policy_.max_handshake_bytes)) {
+          finish(verdict::reject, reject_reason::too_large,
+                 "handshake and early data from client exceed " +
+                     std::to_string(policy_.max_handshake_bytes) + " bytes");
+          return false;
+        }
+        d.total += len;
+        return true;
+      }
       fail(std::string("application data from ") + who + " before the handshake completed");
       return false;
     case heartbeat:
@@ -326,9 +351,10 @@ void handshake_inspector::on_handshake_message(direction_state& d, std::uint8_t 
 
 void handshake_inspector::on_change_cipher_spec(direction_state& d) {
   if (d.record_buf.empty() || d.record_buf[0] != 1) return fail("malformed ChangeCipherSpec");
-  const bool around_retry = stage_ == stage::retry_client_hello ||
-                            stage_ == stage::retry_server_hello ||
-                            (d.from_client && stage_ == stage::server_hello);
+  // A client's dummy record sent right after its first ClientHello (with early data) is
+  // taken only once the server's hello is judged: after a HelloRetryRequest, here.
+  const bool around_retry =
+      stage_ == stage::retry_client_hello || stage_ == stage::retry_server_hello;
   if (stage_ == stage::client_certificate) {
     if (d.from_client) {
       return finish(

@@ -56,6 +56,9 @@ struct inspection_result {
 
 /// One inspector per tunnel. Feed each direction's bytes in the order they arrive
 /// (server bytes before the client bytes they caused); chunk boundaries do not matter.
+/// The caller relays exactly what taken() says: once the client has sent its
+/// ClientHello, nothing more of the client's is taken until the server's hello has
+/// been judged (client_waits()), and nothing after an alert that ends the handshake.
 class handshake_inspector {
  public:
   explicit handshake_inspector(inspection_policy policy);
@@ -68,8 +71,21 @@ class handshake_inspector {
   bool done() const { return result_.kind != verdict::need_more; }
   /// Inspection is over: a verdict was reached, or a fatal alert / close_notify ended
   /// the handshake before one. In the latter case result() stays need_more, its detail
-  /// names the alert, further feeds do no work, and the peers will close the tunnel.
+  /// names the alert, further feeds do no work, and the caller passes the alert on
+  /// (taken() ends with its record), relays nothing more and closes the tunnel.
   bool ended() const { return done() || alerted_; }
+  /// Bytes of the last feed that were taken, from its start; the caller passes these on
+  /// now. Fewer than fed when the feed stopped: at a verdict (the rest is relayed or
+  /// dropped with the verdict), after the record of an alert that ended the handshake
+  /// (the rest is dropped), or after the record that completed a ClientHello, when
+  /// client_waits() (the rest is held and fed again once it is false).
+  std::size_t taken() const { return taken_; }
+  /// The client's ClientHello is in and the server's hello has not been judged yet:
+  /// feed_client takes nothing (RFC 8446 4.1.1, RFC 5246 7.3: the server answers the
+  /// ClientHello alone; only TLS 1.3 early data, RFC 8446 4.2.10, could come meanwhile).
+  bool client_waits() const {
+    return !ended() && (stage_ == stage::server_hello || stage_ == stage::retry_server_hello);
+  }
 
  private:
   /// Handshake progress shared by both directions.
@@ -118,6 +134,7 @@ class handshake_inspector {
   direction_state server_;
   stage stage_ = stage::client_hello;
   bool alerted_ = false;
+  std::size_t taken_ = 0;            ///< of the last feed
   bool early_data_offered_ = false;  ///< ClientHello carried early_data (RFC 8446 4.2.10)
   bool server_hello_done_ = false;   ///< full TLS <= 1.2 handshake (not a resumption)
 };

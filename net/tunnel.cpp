@@ -33,6 +33,8 @@ const char* to_string(close_reason r) {
       return "handshake_timeout";
     case close_reason::inspection_reject:
       return "inspection_reject";
+    case close_reason::tls_alert:
+      return "tls_alert";
     case close_reason::io_error:
       return "io_error";
     case close_reason::peer_reset:

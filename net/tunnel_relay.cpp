@@ -1,5 +1,6 @@
 #include "net/tunnel_relay.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
 #include "net/http_reply.hpp"
@@ -52,14 +53,13 @@ void tunnel_relay::start() {
     // Bytes a relay proxy passed on after its own 200 (a server that speaks first)
     // follow our 200, after the inspector has seen them.
     const std::string early = std::move(s_->upstream.early);
-    if (!inspect(direction::to_client, reinterpret_cast<const std::uint8_t*>(early.data()),
-                 early.size())) {
-      return;
-    }
-    with_early.reserve(head.size() + early.size());
-    with_early.append(head).append(early);
+    const std::size_t pass = inspect(
+        direction::to_client, reinterpret_cast<const std::uint8_t*>(early.data()), early.size());
+    if (ending_) return;
+    with_early.reserve(head.size() + pass);
+    with_early.append(head).append(early, 0, pass);
     head = with_early;
-    account(direction::to_client, early.size());
+    account(direction::to_client, pass);
   }
   arm();
   // The 200 nearly always fits the fresh socket's send buffer: sent here, the tunnel
@@ -85,7 +85,9 @@ void tunnel_relay::established() {
   auto info = s_->info;
   info.seconds = std::chrono::duration<double>(clock_type::now() - s_->request_at).count();
   if (observer_) observer_->on_established(info);
-  if (!stopped_) start_pumps();
+  if (stopped_) return;
+  if (alert_from_) return end_after_alert();  // it went out with the 200
+  start_pumps();
 }
 
 void tunnel_relay::start_pumps() {
@@ -112,41 +114,82 @@ void tunnel_relay::start_pumps() {
 
 void tunnel_relay::run(direction d) {
   if (stopped_) return;
-  // Once the handshake is inspected (or never is), bytes no longer need to be seen.
-  if (!inspector_ && splice_ok_) return splice_[index(d)]->run(self());
+  // Once the handshake is inspected (or never is), bytes no longer need to be seen;
+  // bytes the copy pump still holds go first.
+  if (!inspector_ && splice_ok_ && !copy_[index(d)]->holding()) {
+    return splice_[index(d)]->run(self());
+  }
   copy_[index(d)]->run(self());
 }
 
-bool tunnel_relay::on_data(direction d, const std::uint8_t* data, std::size_t n) {
+std::size_t tunnel_relay::on_data(direction d, const std::uint8_t* data, std::size_t n) {
   return inspect(d, data, n);
 }
 
-bool tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n) {
-  if (!inspector_) return true;
-  const bool had_ended = inspector_->ended();
+/// Feeds the inspector; returns how many of the bytes pass now (the copy pump holds
+/// the rest, pump.hpp).
+std::size_t tunnel_relay::inspect(direction d, const std::uint8_t* data, std::size_t n) {
+  if (!inspector_) return n;
+  if (alert_from_) return 0;  // closing once the alert is out: nothing more passes
+  const bool client_waited = inspector_->client_waits();
   const auto& r = d == direction::to_upstream ? inspector_->feed_client(data, n)
                                               : inspector_->feed_server(data, n);
+  const std::size_t taken = inspector_->taken();
   auto* obs = observer_.get();
   if (r.kind == tls::verdict::need_more) {
-    // An alert ended the handshake before a verdict: tell the owner once. The peers
-    // close the tunnel; the handshake deadline still bounds it if they do not.
-    if (!had_ended && inspector_->ended() && obs) obs->on_inspected(r);
-    return true;
+    if (inspector_->ended()) {
+      // An alert ended the handshake before a verdict (in any mode: it is no policy
+      // rule). It goes on to the peer, which then sees the handshake fail; then the
+      // tunnel closes (on_cycle_done), so nothing unverified crosses after it.
+      alert_from_ = d;
+      if (obs) obs->on_inspected(r);
+    } else if (client_waited && !inspector_->client_waits()) {
+      resume_client();  // a HelloRetryRequest, or TLS <= 1.2 waiting for the Certificate
+    }
+    return taken;
   }
   const tls::inspection_result result = r;
   // Verdict reached: plain relaying from now on. The timer is left as it is: when it
   // fires at the handshake deadline, it finds no inspector and waits for idleness.
   inspector_.reset();
   if (obs) obs->on_inspected(result);
-  if (result.kind == tls::verdict::verified) return true;
-  if (!enforce_ && !tls::is_malformed(result)) return true;  // mode: report
+  if (result.kind == tls::verdict::verified || (!enforce_ && !tls::is_malformed(result))) {
+    resume_client();  // what the client sent after its hello follows (mode: report too)
+    return n;
+  }
   end(close_reason::inspection_reject, result.detail);
-  return false;
+  return 0;
+}
+
+/// The client's pump, idle while the client waited for the server's hello, runs again.
+/// Posted: this is called while the server's bytes are shown, before they are written,
+/// and the client's held bytes are inspected after them.
+void tunnel_relay::resume_client() {
+  if (!client_held_) return;
+  client_held_ = false;
+  asio::post(client_.socket().get_executor(),
+             [self = shared_from_this()] { self->run(direction::to_upstream); });
+}
+
+void tunnel_relay::end_after_alert() {
+  end(close_reason::tls_alert, "TLS handshake ended: " + inspector_->result().detail);
 }
 
 void tunnel_relay::on_moved(direction d, std::size_t n) { account(d, n); }
 
-void tunnel_relay::on_cycle_done(direction d) { run(d); }
+void tunnel_relay::on_cycle_done(direction d) {
+  if (alert_from_) {
+    // The alert's cycle ended with the alert written: close. The other direction's
+    // pump only held what it read meanwhile.
+    if (*alert_from_ == d) end_after_alert();
+    return;
+  }
+  if (d == direction::to_upstream && inspector_ && inspector_->client_waits()) {
+    client_held_ = true;  // until the server's hello is judged (resume_client)
+    return;
+  }
+  run(d);
+}
 
 void tunnel_relay::on_end(direction d) {
   ended_[index(d)] = true;
@@ -215,6 +258,7 @@ void tunnel_relay::report_bytes() {
 
 void tunnel_relay::end(close_reason reason, std::string detail) {
   if (stopped_) return;
+  ending_ = true;
   if (auto on_end = std::move(on_end_)) {
     on_end_ = nullptr;
     on_end(reason, std::move(detail));

@@ -7,6 +7,10 @@
 /// handshake and idle deadlines (one timer, re-armed only when it fires) and the byte
 /// counts (reported at its thread's byte_report_tick and at its end), and tells its end
 /// to the connection, whose close() stops it.
+/// While the handshake is inspected only what the inspector took is relayed: the
+/// client's bytes after its ClientHello wait in its pump (which reads no more) until the
+/// server's hello is judged, and an alert that ends the handshake before a verdict is
+/// passed on, then the tunnel closes with nothing more relayed either way.
 
 #include <boost/asio/steady_timer.hpp>
 #include <functional>
@@ -52,12 +56,14 @@ class tunnel_relay final : public pump_listener,
   void established();
   void start_pumps();
   void run(direction d);
-  bool inspect(direction d, const std::uint8_t* data, std::size_t n);
+  std::size_t inspect(direction d, const std::uint8_t* data, std::size_t n);
+  void resume_client();
   void account(direction d, std::size_t n);
   void arm();
   void on_timer();
   void report_bytes() override;
   void end(close_reason reason, std::string detail);
+  void end_after_alert();
   std::shared_ptr<pump_listener> self() { return shared_from_this(); }
 
   // pump_listener
@@ -65,7 +71,7 @@ class tunnel_relay final : public pump_listener,
   void on_cycle_done(direction d) override;
   void on_end(direction d) override;
   void on_failed(direction d, const boost::system::error_code& ec) override;
-  bool on_data(direction d, const std::uint8_t* data, std::size_t n) override;
+  std::size_t on_data(direction d, const std::uint8_t* data, std::size_t n) override;
   void on_splice_unavailable(direction d) override;
 
   socket_stream client_;
@@ -83,6 +89,12 @@ class tunnel_relay final : public pump_listener,
   std::optional<copy_pump> copy_[2];
   std::optional<splice_pump> splice_[2];
   bool splice_ok_ = true;  ///< false: copy for the rest of this tunnel
+  /// The client's pump is idle, its bytes held: the client waits for the server's hello.
+  bool client_held_ = false;
+  /// An alert ended the handshake before a verdict, in this direction: once it is
+  /// written, the tunnel closes; nothing more is relayed either way.
+  std::optional<direction> alert_from_;
+  bool ending_ = false;  ///< end() was called
   bool ended_[2] = {false, false};
   std::optional<direction> first_end_;  ///< who ended first decides the close reason
   bool stopped_ = false;

@@ -9,8 +9,11 @@
 // tests/net/tls_inspector_test.cpp writes real handshakes in this format
 // (OMSGW_WRITE_FUZZ_SEEDS=dir) for the seed corpus.
 //
-// Besides memory errors it checks that a verdict never changes once reached, that
-// ended() never goes back, and that canonical_subject is idempotent.
+// The client's bytes are fed as the tunnel does: what is not taken while the client
+// waits for the server's hello is held and fed again (before newer bytes) once it no
+// longer waits. Besides memory errors it checks that a verdict never changes once
+// reached, that ended() never goes back, that taken() is all of a feed unless inspection
+// ended or the client waits, and that canonical_subject is idempotent.
 
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +38,16 @@ void check(bool ok) {
   if (!ok) std::abort();
 }
 
+/// Feeds the held client bytes; drops what was taken (and, once inspection ended,
+/// everything: the tunnel relays nothing more or no longer inspects).
+const tls::inspection_result& feed(tls::handshake_inspector& in, std::string& held) {
+  const auto& r = in.feed_client(reinterpret_cast<const std::uint8_t*>(held.data()), held.size());
+  check(in.taken() <= held.size());
+  check(in.ended() || in.client_waits() || in.taken() == held.size());
+  held.erase(0, in.ended() ? held.size() : in.taken());
+  return r;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -54,6 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (flags & 0x20) policy.max_handshake_bytes = 1024;
 
   tls::handshake_inspector inspector(policy);
+  std::string held;  // client bytes not taken yet
   tls::inspection_result final_result;
   bool ended = false;
   std::size_t off = 1;
@@ -68,8 +82,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     off += len;
     const std::size_t cut = (dir & 2) && len > 0 ? (chunk[0] % len) : len;
     for (const auto& [p, n] : {std::pair{chunk, cut}, std::pair{chunk + cut, len - cut}}) {
-      const auto& r = (dir & 1) ? inspector.feed_server(p, n) : inspector.feed_client(p, n);
+      const bool from_client = (dir & 1) == 0;
+      if (from_client) held.append(reinterpret_cast<const char*>(p), n);
+      const bool waited = inspector.client_waits();
+      const auto& r = from_client ? feed(inspector, held) : inspector.feed_server(p, n);
       check(&r == &inspector.result());
+      check(from_client || inspector.taken() <= n);
+      if (!from_client && waited && !inspector.client_waits()) feed(inspector, held);
       if (ended) {
         check(inspector.ended());
         if (final_result.kind != tls::verdict::need_more) check(same(final_result, r));

@@ -3,10 +3,13 @@ handshakes between `openssl s_client -proxy` / curl and an `openssl s_server` th
 requests (but does not require) a client certificate, so every refusal seen here is the
 gateway's. Each case checks the client's outcome, the event line and the exact
 omsgw_rejections_total / omsgw_report_would_deny_total vector scraped from /metrics."""
+import os
 import re
 import socket
 import ssl
+import struct
 import subprocess
+import threading
 import time
 import urllib.request
 
@@ -70,9 +73,9 @@ def start_gw(env, tmp_path):
     """Starts a gateway with tls.inspect on (min_version 1.2) plus the given overrides."""
     started = []
 
-    def start(tls=None, **overrides):
+    def start(tls=None, ports=(), **overrides):
         port = free_port()
-        cfg = base_config(port, allowed_ports=[env["server"].port, env["plain"].port],
+        cfg = base_config(port, allowed_ports=[env["server"].port, env["plain"].port, *ports],
                           tls={"inspect": True, "min_version": "1.2", **(tls or {})},
                           **overrides)
         g = Gateway(str(tmp_path / f"gw{len(started)}"), cfg)
@@ -388,6 +391,250 @@ def test_alert_before_a_verdict_is_logged_without_a_refusal(env, start_gw):
                          "before a verdict")
     gw.wait_event(100, "tunnel closed")
     assert refusal_events(gw) == [] and gw.events(107) == []
+    assert_counts(gw)
+
+
+# ---- nothing but the handshake before the verdict -------------------------------------
+# Two fail-open holes an audit reproduced: an alert before the verdict ended inspection
+# and the tunnel then carried anything until the handshake timeout; and a ClientHello
+# offering early data let the client push any amount to the server before the verdict.
+# A hand-made upstream that speaks no TLS of its own records what reaches it.
+
+def tls_record(content_type, body, version=0x0303):
+    return struct.pack("!BHH", content_type, version, len(body)) + body
+
+
+def tls_message(msg_type, body):
+    return bytes([msg_type]) + len(body).to_bytes(3, "big") + body
+
+
+def tls_extension(ext_type, data):
+    return struct.pack("!HH", ext_type, len(data)) + data
+
+
+def hand_client_hello(early_data):
+    """A TLS 1.3 ClientHello for allowed.test (RFC 8446 4.1.2), with the early_data
+    extension (RFC 8446 4.2.10) when asked."""
+    name = b"allowed.test"
+    entry = b"\x00" + struct.pack("!H", len(name)) + name
+    exts = (tls_extension(0, struct.pack("!H", len(entry)) + entry)
+            + tls_extension(43, b"\x04\x03\x04\x03\x03")
+            + (tls_extension(42, b"") if early_data else b""))
+    body = (b"\x03\x03" + os.urandom(32) + b"\x00" + b"\x00\x02\x13\x01" + b"\x01\x00"
+            + struct.pack("!H", len(exts)) + exts)
+    return tls_record(22, tls_message(1, body), 0x0301)
+
+
+def hand_server_hello(version):
+    """A ServerHello choosing `version` (0x0304: through supported_versions)."""
+    exts = tls_extension(43, struct.pack("!H", version)) if version >= 0x0304 else b""
+    body = (b"\x03\x03" + os.urandom(32) + b"\x00" + (b"\x13\x01" if exts else b"\xc0\x2f")
+            + b"\x00" + (struct.pack("!H", len(exts)) + exts if exts else b""))
+    return tls_record(22, tls_message(2, body))
+
+
+CLOSE_NOTIFY = bytes([21, 3, 3, 0, 2, 1, 0])
+HANDSHAKE_FAILURE = bytes([21, 3, 3, 0, 2, 2, 40])
+SSH_CLIENT = b"SSH-2.0-evil_1.0\r\n"
+SSH_SERVER = b"SSH-2.0-upstream_1.0\r\n"
+
+
+def first_record_len(data):
+    return 5 + struct.unpack("!H", data[3:5])[0] if len(data) >= 5 else None
+
+
+class RecordingUpstream:
+    """A TCP server on loopback that records every byte each connection brings. Once the
+    first record (the ClientHello) is in, it waits `delay` seconds, notes what it has
+    received by then (`before_answer`) and sends `answer`; it answers SSH_SERVER to
+    anything containing "SSH-2.0-". It speaks no TLS of its own."""
+
+    def __init__(self, answer=b"", delay=0.0):
+        self.answer, self.delay = answer, delay
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.received = bytearray()
+        self.before_answer = None
+        self.closed = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        answered = ssh_answered = False
+        conn.settimeout(0.1)
+        with conn:
+            while True:
+                try:
+                    chunk = conn.recv(65536)
+                except socket.timeout:
+                    continue
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.received += chunk
+                n = first_record_len(self.received)
+                if not answered and n is not None and len(self.received) >= n:
+                    answered = True
+                    time.sleep(self.delay)
+                    try:
+                        while chunk := conn.recv(65536):  # what arrived in the meantime
+                            self.received += chunk
+                    except (socket.timeout, BlockingIOError):
+                        pass
+                    self.before_answer = bytes(self.received)
+                    if self.answer:
+                        conn.sendall(self.answer)
+                if not ssh_answered and b"SSH-2.0-" in self.received:
+                    ssh_answered = True
+                    conn.sendall(SSH_SERVER)
+        self.closed.set()
+
+    def stop(self):
+        self.sock.close()
+
+
+@pytest.fixture
+def upstreams():
+    made = []
+
+    def make(**kw):
+        made.append(RecordingUpstream(**kw))
+        return made[-1]
+
+    yield make
+    for u in made:
+        u.stop()
+
+
+def recv_exact_or_close(s, n):
+    out = b""
+    while len(out) < n:
+        chunk = s.recv(n - len(out))
+        if not chunk:
+            break
+        out += chunk
+    return out
+
+
+def test_client_alert_before_the_verdict_is_passed_on_then_the_tunnel_closes(start_gw, upstreams):
+    # TLS 1.2 chosen with a subject list: the gateway waits for the client's Certificate.
+    # The client sends close_notify, then plaintext: the alert reaches the server, the
+    # plaintext does not, and the tunnel closes at once (not at the handshake timeout).
+    up = upstreams(answer=hand_server_hello(0x0303))
+    gw = start_gw(ports=[up.port], allowed_client_certificates=CERT_LIST,
+                  limits={"handshake_timeout_s": 10})
+    hello = client_hello()
+    s, status, head = proxy_connect("127.0.0.1", gw.port, f"allowed.test:{up.port}", timeout=20)
+    with s:
+        assert status == 200, head
+        s.sendall(hello)
+        assert recv_exact_or_close(s, len(up.answer)) == up.answer
+        started = time.monotonic()
+        s.sendall(CLOSE_NOTIFY + SSH_CLIENT)
+        rest = read_until_closed(s)
+        took = time.monotonic() - started
+    assert rest == b""  # in particular not SSH_SERVER
+    assert took < 5, took
+    assert up.closed.wait(5)
+    assert bytes(up.received) == hello + CLOSE_NOTIFY
+    line = gw.wait_event(100, "TLS handshake ended")
+    assert msg(line) == ("TLS handshake ended: warning alert close_notify (0) from client "
+                         "before a verdict")
+    line = gw.wait_event(100, "tunnel closed")
+    assert "reason=tls_alert " in line and f"bytes_up={len(hello) + 7} " in line, line
+    assert refusal_events(gw) == [] and gw.events(107) == []
+    assert_counts(gw)
+
+
+def test_server_alert_before_the_verdict_is_passed_on_then_the_tunnel_closes(start_gw,
+                                                                            upstreams):
+    # The server answers the ClientHello with a fatal alert and plaintext in one write;
+    # the client then sends plaintext: only the alert crosses.
+    up = upstreams(answer=HANDSHAKE_FAILURE + SSH_SERVER)
+    gw = start_gw(ports=[up.port], limits={"handshake_timeout_s": 10})
+    hello = client_hello()
+    s, status, head = proxy_connect("127.0.0.1", gw.port, f"allowed.test:{up.port}", timeout=20)
+    with s:
+        assert status == 200, head
+        started = time.monotonic()
+        s.sendall(hello)
+        got = recv_exact_or_close(s, len(HANDSHAKE_FAILURE))
+        try:
+            s.sendall(SSH_CLIENT)
+        except OSError:
+            pass  # already closed: what this test wants
+        got += read_until_closed(s)
+        took = time.monotonic() - started
+    assert got == HANDSHAKE_FAILURE
+    assert took < 5, took
+    assert up.closed.wait(5)
+    assert bytes(up.received) == hello
+    line = gw.wait_event(100, "TLS handshake ended")
+    assert msg(line) == ("TLS handshake ended: fatal alert handshake_failure (40) from server "
+                         "before a verdict")
+    gw.wait_event(100, "reason=tls_alert ")
+    assert refusal_events(gw) == [] and gw.events(107) == []
+    assert_counts(gw)
+
+
+def test_bytes_after_the_client_hello_wait_for_the_servers_answer(start_gw, upstreams):
+    # The audit's reproduction: ClientHello, close_notify, plaintext in one go, to an
+    # upstream that never answers in TLS. Nothing after the ClientHello may cross before
+    # the server has answered it; the handshake timeout ends the tunnel.
+    up = upstreams()
+    gw = start_gw(ports=[up.port], limits={"handshake_timeout_s": 2})
+    hello = client_hello()
+    s, status, head = proxy_connect("127.0.0.1", gw.port, f"allowed.test:{up.port}", timeout=20)
+    with s:
+        assert status == 200, head
+        s.sendall(hello + CLOSE_NOTIFY + SSH_CLIENT)
+        assert read_until_closed(s) == b""
+    assert up.closed.wait(5)
+    assert bytes(up.received) == hello
+    gw.wait_event(100, f"reason=handshake_timeout bytes_up={len(hello)} bytes_down=0 ")
+    assert refusal_events(gw) == [] and gw.events(107) == []
+    assert_counts(gw)
+
+
+EARLY_RECORDS, EARLY_SIZE = 64, 16000
+
+
+@pytest.mark.parametrize("server_answers", [False, True])
+def test_early_data_waits_for_the_server_hello(start_gw, upstreams, server_answers):
+    # A ClientHello offering early data, then 64 records of 16,000 bytes (1 MB). None of
+    # it reaches the server before the server has answered; once a TLS 1.3 ServerHello is
+    # verified it all flows (no deadlock); with no answer the handshake timeout ends it.
+    up = upstreams(answer=hand_server_hello(0x0304) if server_answers else b"", delay=0.5)
+    gw = start_gw(ports=[up.port], limits={"handshake_timeout_s": 3})
+    hello = hand_client_hello(early_data=True)
+    early = b"".join(tls_record(23, os.urandom(EARLY_SIZE)) for _ in range(EARLY_RECORDS))
+    s, status, head = proxy_connect("127.0.0.1", gw.port, f"allowed.test:{up.port}", timeout=20)
+    with s:
+        assert status == 200, head
+        sender = threading.Thread(target=lambda: s.sendall(hello + early), daemon=True)
+        sender.start()
+        if server_answers:
+            assert recv_exact_or_close(s, len(up.answer)) == up.answer
+            deadline = time.time() + 10
+            while len(up.received) < len(hello + early) and time.time() < deadline:
+                time.sleep(0.05)
+            assert bytes(up.received) == hello + early
+            gw.wait_event(107, "TLS 1.3 negotiated")
+        else:
+            assert read_until_closed(s) == b""
+        sender.join(10)
+    assert up.before_answer == hello
+    if not server_answers:
+        assert up.closed.wait(5)
+        assert bytes(up.received) == hello
+        gw.wait_event(100, f"reason=handshake_timeout bytes_up={len(hello)} ")
+    assert refusal_events(gw) == []
     assert_counts(gw)
 
 

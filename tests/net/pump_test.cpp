@@ -35,7 +35,11 @@ struct counter final : pump_listener, std::enable_shared_from_this<counter> {
     if (at_end) at_end();
   }
   void on_failed(direction, const boost::system::error_code&) override { ++failures; }
-  bool on_data(direction, const std::uint8_t*, std::size_t) override { return true; }
+  /// Lets at most `pass` bytes of each chunk through (the rest is held).
+  std::size_t pass = SIZE_MAX;
+  std::size_t on_data(direction, const std::uint8_t*, std::size_t n) override {
+    return std::min(n, pass);
+  }
   void on_splice_unavailable(direction) override { ++unavailable; }
 };
 
@@ -74,6 +78,15 @@ struct Pump : ::testing::Test {
       moved_before = c->moved;
     }
     return sent;
+  }
+
+  /// Everything the receiver gets until the pump passes the sender's end on.
+  std::string receive_all() {
+    std::string got;
+    bool done = false;
+    asio::async_read(receiver, asio::dynamic_buffer(got), [&](auto, std::size_t) { done = true; });
+    EXPECT_TRUE(run_until(ctx, [&] { return done; }));
+    return got;
   }
 
   void expect_back_pressure_then_everything_arrives() {
@@ -127,11 +140,30 @@ TEST_F(Pump, CopyRunWithWritesTheGivenBytesFirst) {
   pump.run_with("first,", c);
   asio::write(sender, asio::buffer(std::string("second")));
   sender.shutdown(tcp::socket::shutdown_send);
-  std::string got;
-  bool done = false;
-  asio::async_read(receiver, asio::dynamic_buffer(got), [&](auto, std::size_t) { done = true; });
-  ASSERT_TRUE(run_until(ctx, [&] { return done; }));
-  EXPECT_EQ(got, "first,second");
+  EXPECT_EQ(receive_all(), "first,second");
+}
+
+TEST_F(Pump, CopyHoldsWhatTheOwnerDoesNotLetPassAndShowsItFirstOnTheNextRun) {
+  socket_stream from(std::move(in)), to(std::move(out));
+  copy_pump pump(direction::to_upstream, from, to);
+  c->pass = 0;  // hold everything: the owner does not run the pump again yet
+  c->next = [] {};
+  c->at_end = [&] { to.shutdown_send(); };
+  pump.run_with("first,", c);
+  EXPECT_EQ(c->cycles, 1);
+  EXPECT_TRUE(pump.holding());
+  asio::write(sender, asio::buffer(std::string("second")));
+  settle(ctx);
+  EXPECT_EQ(c->moved, 0u);  // nothing written, nothing read while held
+  EXPECT_EQ(c->cycles, 1);
+  // Three bytes a cycle: the held bytes go first, then what the sender sent.
+  c->pass = 3;
+  c->next = [&] { pump.run(c); };
+  pump.run(c);
+  sender.shutdown(tcp::socket::shutdown_send);
+  EXPECT_EQ(receive_all(), "first,second");
+  EXPECT_EQ(c->moved, 12u);
+  EXPECT_FALSE(pump.holding());
 }
 
 int pipe_size(const pipe_pool::pipe& p) { return ::fcntl(p.w, F_GETPIPE_SZ); }

@@ -210,12 +210,15 @@ tls::inspection_policy make_policy(std::uint16_t min_version = 0x0303) {
   return p;
 }
 
+/// Recorded handshakes never have the client send while it waits for the server's
+/// hello, so every byte is taken until inspection ends.
 void feed(tls::handshake_inspector& in, bool from_client, const std::uint8_t* p, std::size_t n) {
   if (from_client) {
     in.feed_client(p, n);
   } else {
     in.feed_server(p, n);
   }
+  EXPECT_TRUE(in.ended() || in.taken() == n) << in.taken() << " of " << n;
 }
 
 tls::inspection_result inspect(const transcript& t, const tls::inspection_policy& p) {
@@ -906,9 +909,12 @@ TEST(TlsInspector, RejectsSniWithControlCharacters) {
 }
 
 TEST(TlsInspector, RejectsApplicationDataOrHeartbeatBeforeTheHandshakeCompletes) {
+  auto p = make_policy();
+  p.allowed_subjects = {"CN=agent01"};  // TLS 1.2: the verdict waits for the Certificate
   for (std::uint8_t type : {23, 24, 99}) {
-    tls::handshake_inspector in(make_policy());
+    tls::handshake_inspector in(p);
     feed_client(in, client_hello({sni_extension(connect_host)}));
+    feed_server(in, server_hello(0x0303));
     EXPECT_EQ(feed_client(in, record(type, {1, 2, 3})).kind, tls::verdict::parse_error)
         << int{type};
   }
@@ -917,15 +923,78 @@ TEST(TlsInspector, RejectsApplicationDataOrHeartbeatBeforeTheHandshakeCompletes)
   EXPECT_EQ(feed_server(in, record(23, {1, 2, 3})).kind, tls::verdict::parse_error);
 }
 
-TEST(TlsInspector, SkipsEarlyDataWhenTheClientHelloOfferedIt) {
+TEST(TlsInspector, TakesNothingFromTheClientBetweenItsHelloAndTheServersHello) {
+  // A ClientHello offering early data, a dummy ChangeCipherSpec and 1 MB of early data
+  // in one chunk: only the ClientHello is taken until the server has answered it.
+  const bytes hello =
+      client_hello({sni_extension(connect_host), versions_extension({0x0304}), extension(42, {})});
+  bytes chunk = hello;
+  append(chunk, record(20, {1}, 0x0303));
+  for (int i = 0; i < 64; ++i) append(chunk, record(23, bytes(16000, 0xee), 0x0303));
   tls::handshake_inspector in(make_policy());
-  feed_client(in, client_hello({sni_extension(connect_host), versions_extension({0x0304}),
-                                extension(42, {})}));
-  feed_client(in, record(20, {1}, 0x0303));
-  feed_client(in, record(23, bytes(1000, 0xee), 0x0303));
-  EXPECT_EQ(in.result().kind, tls::verdict::need_more);
+  EXPECT_EQ(feed_client(in, chunk).kind, tls::verdict::need_more);
+  EXPECT_EQ(in.taken(), hello.size());
+  EXPECT_TRUE(in.client_waits());
+  const bytes rest(chunk.begin() + static_cast<std::ptrdiff_t>(hello.size()), chunk.end());
+  feed_client(in, rest);
+  EXPECT_EQ(in.taken(), 0u);  // still waiting
   EXPECT_EQ(feed_server(in, server_hello(0x0303, {extension(43, {0x03, 0x04})})).kind,
             tls::verdict::verified);
+  EXPECT_FALSE(in.client_waits());
+  EXPECT_EQ(in.taken(), server_hello(0x0303, {extension(43, {0x03, 0x04})}).size());
+}
+
+TEST(TlsInspector, WaitsForTheServerAfterASplitClientHelloToo) {
+  const bytes hello = client_hello({sni_extension(connect_host)});
+  bytes chunk = hello;
+  append(chunk, text("SSH-2.0-evil"));
+  for (std::size_t at = 1; at < hello.size(); ++at) {
+    tls::handshake_inspector in(make_policy());
+    in.feed_client(chunk.data(), at);
+    ASSERT_EQ(in.taken(), at);
+    ASSERT_FALSE(in.client_waits());
+    in.feed_client(chunk.data() + at, chunk.size() - at);
+    ASSERT_EQ(in.taken(), hello.size() - at) << at;
+    ASSERT_TRUE(in.client_waits());
+    ASSERT_EQ(in.result().kind, tls::verdict::need_more);
+  }
+}
+
+TEST(TlsInspector, SkipsEarlyDataAfterAHelloRetryRequestWithinTheBound) {
+  const bytes hello =
+      client_hello({sni_extension(connect_host), versions_extension({0x0304}), extension(42, {})});
+  const bytes retry =
+      record(22, message(2, server_hello_body(0x0303, {extension(43, {3, 4})}, true)), 0x0303);
+  bytes early = record(20, {1}, 0x0303);
+  for (int i = 0; i < 3; ++i) append(early, record(23, bytes(16000, 0xee), 0x0303));
+  tls::handshake_inspector in(make_policy());
+  feed_client(in, hello);
+  EXPECT_TRUE(in.client_waits());
+  feed_server(in, retry);
+  EXPECT_FALSE(in.client_waits());
+  // The server skips the early data it did not accept (RFC 8446 4.2.10); so does the
+  // inspector, counting it against max_handshake_bytes.
+  EXPECT_EQ(feed_client(in, early).kind, tls::verdict::need_more);
+  EXPECT_EQ(in.taken(), early.size());
+  feed_client(in, client_hello({sni_extension(connect_host), versions_extension({0x0304})}));
+  EXPECT_TRUE(in.client_waits());
+  EXPECT_EQ(feed_server(in, server_hello(0x0303, {extension(43, {0x03, 0x04})})).kind,
+            tls::verdict::verified);
+
+  tls::handshake_inspector over(make_policy());
+  feed_client(over, hello);
+  feed_server(over, retry);
+  for (int i = 0; i < 5 && !over.done(); ++i) {
+    feed_client(over, record(23, bytes(16000, 0xee), 0x0303));
+  }
+  EXPECT_EQ(over.result().reason, tls::reject_reason::too_large);
+
+  // Without early_data offered, application data is still refused.
+  tls::handshake_inspector plain(make_policy());
+  feed_client(plain, client_hello({sni_extension(connect_host), versions_extension({0x0304})}));
+  feed_server(plain, retry);
+  EXPECT_EQ(feed_client(plain, record(23, bytes(100, 0xee), 0x0303)).kind,
+            tls::verdict::parse_error);
 }
 
 TEST(TlsInspector, RejectsOtherRecordInsideAFragmentedHandshakeMessage) {
@@ -998,6 +1067,37 @@ TEST(TlsInspector, EndsWithoutVerdictOnAFatalAlert) {
   EXPECT_NE(in.result().detail.find("handshake_failure"), std::string::npos);
   feed_server(in, server_hello(0x0301));  // no further work
   EXPECT_EQ(in.result().kind, tls::verdict::need_more);
+  EXPECT_EQ(in.taken(), 0u);
+}
+
+TEST(TlsInspector, TakesAnAlertThatEndsTheHandshakeAndNothingAfterIt) {
+  const bytes close_notify = record(21, {1, 0}, 0x0303);
+  bytes after = close_notify;
+  append(after, text("SSH-2.0-evil"));
+  // From the server: a fatal alert and plaintext in one chunk.
+  tls::handshake_inspector server(make_policy());
+  feed_client(server, client_hello({sni_extension(connect_host)}));
+  const bytes fatal = record(21, {2, 40}, 0x0303);
+  bytes fatal_then_text = fatal;
+  append(fatal_then_text, text("SSH-2.0-upstream"));
+  feed_server(server, fatal_then_text);
+  EXPECT_TRUE(server.ended());
+  EXPECT_FALSE(server.done());
+  EXPECT_EQ(server.taken(), fatal.size());
+
+  // From the client, once it may send again (TLS 1.2 with a subject list: the verdict
+  // waits for its Certificate).
+  auto p = make_policy();
+  p.allowed_subjects = {"CN=agent01"};
+  tls::handshake_inspector client(p);
+  feed_client(client, client_hello({sni_extension(connect_host)}));
+  feed_server(client, server_hello(0x0303));
+  ASSERT_FALSE(client.client_waits());
+  feed_client(client, after);
+  EXPECT_TRUE(client.ended());
+  EXPECT_FALSE(client.done());
+  EXPECT_EQ(client.taken(), close_notify.size());
+  EXPECT_EQ(client.result().detail, "warning alert close_notify (0) from client before a verdict");
 }
 
 TEST(TlsInspector, ReturnsTheSameResultAfterAVerdictWithoutFurtherWork) {
