@@ -32,6 +32,7 @@
 #include "net/decision.hpp"
 #include "net/dns_resolver.hpp"
 #include "net/io_pool.hpp"
+#include "net/limits.hpp"
 #include "net/splice_pump.hpp"
 
 namespace omsgw::actors {
@@ -39,8 +40,11 @@ namespace {
 
 namespace asio = boost::asio;
 
-/// Descriptors kept back from the tunnels: listeners, logs, the admin port, inotify.
-constexpr std::uint64_t k_reserved_fds = 64;
+/// Descriptors kept back from the tunnels: listeners, logs, inotify, DNS, epoll and
+/// timers (32; an idle gateway holds about 20), the admin endpoint's connections and
+/// the refusals that linger after their answer (net/limits.hpp): 96.
+constexpr std::uint64_t k_reserved_fds =
+    32 + net::max_admin_connections + net::max_lingering_refusals;
 /// Splice pipes each I/O thread keeps pooled (net/tunnel.cpp), two descriptors each.
 constexpr std::uint64_t k_pooled_pipes_per_thread = 16;
 /// How long teardown lets the I/O threads finish closes still pending (a lingering
@@ -183,9 +187,15 @@ bool gateway::load() {
   svc_->version = OMSGW_VERSION;
   svc_->metrics = std::make_shared<metrics::gateway_metrics>(svc_->version);
   svc_->admin_token->set(initial_.admin_token);
-  // The derived capacity; limits.max_connections, when set, overrides it at every
+  // The derived capacity; limits.max_connections, when set, lowers it at every
   // admission (net::effective_capacity), so a reload changes it.
   svc_->capacity = raise_nofile_and_capacity();
+  if (cfg.limits.max_connections > svc_->capacity) {
+    OMSGW_EVENT(warn, info, events::context{},
+                "limits.max_connections {} is more than the open-files limit allows: {} "
+                "tunnels at most (raise LimitNOFILE to allow more)",
+                cfg.limits.max_connections, svc_->capacity);
+  }
   return true;
 }
 
@@ -235,11 +245,16 @@ void gateway::spawn_actors() {
 bool gateway::open_admin() {
   const auto& cfg = *initial_.config;
   try {
+    auto handlers = admin_handlers(*sys_, svc_->metrics->registry(), svc_->admin_token, telemetry_,
+                                   reloader_slot_, [this] { return ready_.load(); });
+    handlers.problem = [svc = svc_](const std::string& line) {
+      svc->metrics->errors.Increment();
+      OMSGW_EVENT(error, application_error, events::context{}, "{}", line);
+    };
     admin_ = std::make_unique<metrics::admin_server>(
         io_->primary(),
         net::tcp::endpoint(asio::ip::make_address(cfg.admin.address), cfg.admin.port),
-        admin_handlers(*sys_, svc_->metrics->registry(), svc_->admin_token, telemetry_,
-                       reloader_slot_, [this] { return ready_.load(); }));
+        std::move(handlers));
   } catch (const std::exception& e) {
     OMSGW_EVENT(error, application_error, events::context{}, "cannot listen on admin {}:{}: {}",
                 cfg.admin.address, cfg.admin.port, e.what());

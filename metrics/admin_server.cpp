@@ -1,16 +1,17 @@
 #include "metrics/admin_server.hpp"
 
-#include "metrics/admin_auth.hpp"
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
-#include <prometheus/registry.h>
-#include <prometheus/text_serializer.h>
 
+#include "metrics/admin_auth.hpp"
 #include "net/limits.hpp"
 
 namespace omsgw::metrics {
@@ -22,13 +23,34 @@ using boost::system::error_code;
 
 namespace {
 
+/// A request must arrive within this; an answer must be taken within admin_timeout.
+constexpr auto admin_read_timeout = std::chrono::seconds(10);
 constexpr auto admin_timeout = std::chrono::seconds(30);
 constexpr std::size_t admin_body_limit = 64 * 1024;
+/// An accept error (EMFILE: the process is out of descriptors) pauses accepting this
+/// long: retrying at once would spin a core and still accept nothing.
+constexpr auto accept_pause = std::chrono::milliseconds(100);
+
+/// Counts the admin connections open now: held by each session, released with it.
+class connection_slot {
+ public:
+  explicit connection_slot(std::shared_ptr<std::atomic<std::size_t>> live)
+      : live_(std::move(live)) {
+    live_->fetch_add(1);
+  }
+  ~connection_slot() { live_->fetch_sub(1); }
+  connection_slot(const connection_slot&) = delete;
+  connection_slot& operator=(const connection_slot&) = delete;
+
+ private:
+  std::shared_ptr<std::atomic<std::size_t>> live_;
+};
 
 class admin_session : public std::enable_shared_from_this<admin_session> {
  public:
-  admin_session(tcp::socket socket, std::shared_ptr<const admin_handlers> handlers)
-      : stream_(std::move(socket)), handlers_(std::move(handlers)) {}
+  admin_session(tcp::socket socket, std::shared_ptr<const admin_handlers> handlers,
+                std::shared_ptr<std::atomic<std::size_t>> live)
+      : slot_(std::move(live)), stream_(std::move(socket)), handlers_(std::move(handlers)) {}
 
   void start() { do_read(); }
 
@@ -37,12 +59,16 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     parser_.emplace();
     parser_->body_limit(admin_body_limit);
     parser_->header_limit(net::max_header_bytes);
-    stream_.expires_after(admin_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](const error_code& ec, std::size_t) {
-                       if (ec) return;  // closed, timed out or malformed: drop it
-                       self->handle(self->parser_->release());
-                     });
+    stream_.expires_after(admin_read_timeout);
+    http::async_read(
+        stream_, buffer_, *parser_, [self = shared_from_this()](const error_code& ec, std::size_t) {
+          if (ec == http::error::header_limit) {
+            self->keep_alive_ = false;
+            return self->send(431, "request header fields too large\n", "text/plain", "");
+          }
+          if (ec) return;  // closed, timed out or malformed: drop it
+          self->handle(self->parser_->release());
+        });
   }
 
   /// 421 / 401 before routing (admin_auth.hpp); true when the request may go on.
@@ -70,10 +96,9 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
     const auto method = req.method();
     auto self = shared_from_this();
     auto reply = [self](int status, std::string body, std::string type, std::string allow) {
-      asio::post(self->stream_.get_executor(), [self, status, body = std::move(body),
-                                                type = std::move(type), allow = std::move(allow)] {
-        self->send(status, body, type, allow);
-      });
+      asio::post(self->stream_.get_executor(),
+                 [self, status, body = std::move(body), type = std::move(type),
+                  allow = std::move(allow)] { self->send(status, body, type, allow); });
     };
     if (!admitted(req, target, reply)) return;
     route(method, target, reply);
@@ -99,7 +124,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
       });
     }
     if (target == "/reload") {
-      if (method != http::verb::post) return reply(405, "method not allowed\n", "text/plain", "POST");
+      if (method != http::verb::post)
+        return reply(405, "method not allowed\n", "text/plain", "POST");
       return handlers_->reload([reply](int status, std::string body) {
         reply(status, std::move(body), "application/json", "");
       });
@@ -138,6 +164,7 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
                       });
   }
 
+  connection_slot slot_;
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -151,7 +178,8 @@ class admin_session : public std::enable_shared_from_this<admin_session> {
 
 struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
   impl(asio::io_context& ioc, const tcp::endpoint& ep, admin_handlers h)
-      : ioc(ioc), acceptor(asio::make_strand(ioc)),
+      : ioc(ioc),
+        acceptor(asio::make_strand(ioc)),
         handlers(std::make_shared<const admin_handlers>(std::move(h))) {
     acceptor.open(ep.protocol());
     acceptor.set_option(tcp::acceptor::reuse_address(true));
@@ -163,15 +191,44 @@ struct admin_server::impl : std::enable_shared_from_this<admin_server::impl> {
                           [self = shared_from_this()](const error_code& ec, tcp::socket s) {
                             if (ec == asio::error::operation_aborted || !self->acceptor.is_open())
                               return;
-                            if (!ec) {
-                              std::make_shared<admin_session>(std::move(s), self->handlers)->start();
-                            }
+                            if (ec) return self->pause(ec);
+                            self->admit(std::move(s));
                             self->do_accept();
                           });
   }
+
+  void admit(tcp::socket s) {
+    if (live->load() >= net::max_admin_connections) {
+      error_code ignored;
+      s.close(ignored);
+      if (!full)
+        notice("admin endpoint: " + std::to_string(net::max_admin_connections) +
+               " connections open; new ones are closed until some end");
+      full = true;
+      return;
+    }
+    full = false;
+    std::make_shared<admin_session>(std::move(s), handlers, live)->start();
+  }
+
+  void pause(const error_code& ec) {
+    notice("admin endpoint: accept failed: " + ec.message() + " (pausing accept)");
+    pause_timer.expires_after(accept_pause);
+    pause_timer.async_wait([self = shared_from_this()](const error_code& tec) {
+      if (!tec && self->acceptor.is_open()) self->do_accept();
+    });
+  }
+
+  void notice(const std::string& line) const {
+    if (handlers->problem) handlers->problem(line);
+  }
+
   asio::io_context& ioc;
   tcp::acceptor acceptor;
+  asio::steady_timer pause_timer{acceptor.get_executor()};
   std::shared_ptr<const admin_handlers> handlers;
+  std::shared_ptr<std::atomic<std::size_t>> live = std::make_shared<std::atomic<std::size_t>>(0);
+  bool full = false;  ///< at the limit since the last admitted connection (logged once)
 };
 
 admin_server::admin_server(asio::io_context& ioc, const tcp::endpoint& ep, admin_handlers handlers)
@@ -192,6 +249,7 @@ void admin_server::stop() {
   asio::post(impl_->acceptor.get_executor(), [i = impl_] {
     error_code ignored;
     i->acceptor.close(ignored);
+    i->pause_timer.cancel();
   });
 }
 

@@ -9,7 +9,9 @@
 /// Unknown paths 404, wrong methods 405 (with Allow). HTTP/1.1 keep-alive. Before any
 /// of that (metrics/admin_auth): a Host that is not an IP literal or "localhost" gets
 /// 421; with a token set, a request without it gets 401 (all paths but /healthz and
-/// /readyz).
+/// /readyz). At most net::max_admin_connections are open at once (more are closed at
+/// once); a request must arrive within 10 s; a head over 16 KiB gets 431; an accept
+/// error (out of descriptors) pauses accepting for 100 ms rather than spinning.
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,9 +33,12 @@ class admin_token;
 struct admin_handlers {
   std::shared_ptr<prometheus::Registry> registry;
   std::shared_ptr<const admin_token> token;  ///< null or empty: no authentication
-  std::function<bool()> ready;          ///< false while draining
-  std::function<void(reply_fn)> status; ///< asynchronous; reply from any thread
-  std::function<void(reply_fn)> reload; ///< asynchronous; reply from any thread
+  std::function<bool()> ready;               ///< false while draining
+  std::function<void(reply_fn)> status;      ///< asynchronous; reply from any thread
+  std::function<void(reply_fn)> reload;      ///< asynchronous; reply from any thread
+  /// The endpoint cannot serve (accept failed, connection limit reached): a line for
+  /// the log. Optional; called on the acceptor's strand.
+  std::function<void(const std::string&)> problem;
 };
 
 class admin_server {

@@ -37,13 +37,14 @@ struct connection_load {
   std::uint64_t from_client = 0;  ///< of those, from the same address
 };
 
-/// limits.max_connections (0: derived_capacity, from the open-files limit) and
+/// limits.max_connections (0 or above it: derived_capacity, from the open-files limit) and
 /// limits.max_connections_per_client, from the snapshot in force (so they apply at
 /// reload). Never reportable: limits protect the gateway itself.
 verdict decide_limits(const policy_snapshot& p, const connection_load& load,
                       std::uint64_t derived_capacity);
 
-/// The capacity decide_limits applies.
+/// The capacity decide_limits applies: limits.max_connections, at most derived_capacity
+/// (the open-files limit's), or derived_capacity when it is 0.
 std::uint64_t effective_capacity(const policy_snapshot& p, std::uint64_t derived_capacity);
 
 /// allowed_ports and allowed_hosts (configured + derived) for a CONNECT target.

@@ -25,9 +25,14 @@ std::string final_reply(int status, std::string_view extra_headers = {});
 /// Writes text to socket, then closes gracefully: shutdown (send), read and discard
 /// what the client still sends for at most linger, close. Closing with unread data
 /// would make the kernel send RST, and the client could lose the answer (RFC 9112
-/// 9.6, "tear-down"). Takes the socket; done (optional) runs once it is closed.
+/// 9.6, "tear-down"). With max_lingering_refusals (net/limits.hpp) already lingering,
+/// it closes right after the write instead. Takes the socket; done (optional) runs
+/// once it is closed.
 void async_reply_and_close(tcp::socket socket, std::string text,
                            std::chrono::steady_clock::duration linger,
                            std::function<void()> done = {});
+
+/// Answers lingering now (all threads).
+std::size_t lingering_replies();
 
 }  // namespace omsgw::net

@@ -60,6 +60,15 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
     return port
 
 
+def wait_until(predicate, what, timeout=10):
+    """Polls predicate until it holds; fails the test naming what was awaited."""
+    deadline = time.time() + timeout
+    while not predicate():
+        if time.time() >= deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s")
+        time.sleep(0.05)
+
+
 def wait_port(host, port, timeout=10.0):
     deadline = time.time() + timeout
     while time.time() < deadline:

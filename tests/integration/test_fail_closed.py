@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from gwtest import BIN, EchoServer, Gateway, base_config, free_port, proxy_connect
+from gwtest import BIN, EchoServer, Gateway, base_config, free_port, proxy_connect, wait_until
 
 
 def omsgw(*args, cwd=None):
@@ -39,14 +39,6 @@ def reload_failures(gw, token=None):
                            {"Authorization": f"Bearer {token}"} if token else None)
     m = re.search(r'^omsgw_config_reloads_total\{result="failure"\} (\S+)$', text, re.M)
     return float(m.group(1)) if m else -1
-
-
-def wait_until(predicate, what, timeout=10):
-    deadline = time.time() + timeout
-    while not predicate():
-        if time.time() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.05)
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import urllib.request
 
 import pytest
 
+import gwtest
 from gwtest import (BIN, EchoServer, Gateway, base_config, free_port, proxy_connect, yaml_dump)
 
 # A CLI change or link swap must be live within this (the service debounces 300 ms).
@@ -47,11 +48,7 @@ def post_reload(gw):
 
 
 def wait_until(predicate, what, timeout=LIVE_S):
-    deadline = time.time() + timeout
-    while not predicate():
-        if time.time() >= deadline:
-            raise AssertionError(f"{what} not reached within {timeout}s")
-        time.sleep(0.05)
+    gwtest.wait_until(predicate, what, timeout)
 
 
 def status(gw, target):

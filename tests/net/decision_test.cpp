@@ -57,6 +57,10 @@ TEST(Decision, LimitsCountEveryConnectionAndAreNeverOnlyReported) {
   EXPECT_EQ(effective_capacity(*derived, 50), 50u);
   EXPECT_TRUE(decide_limits(*derived, {49, 0}, 50).allowed());
   EXPECT_TRUE(decide_limits(*derived, {50, 0}, 50).refused());
+  // A configured limit above what the descriptors allow is cut to it (it used to be
+  // kept: max_connections 5000 under ulimit -n 256 ran into EMFILE, not 503).
+  EXPECT_EQ(effective_capacity(*p, 5), 5u);
+  EXPECT_TRUE(decide_limits(*p, {5, 0}, 5).refused());
 }
 
 TEST(Decision, DestinationAndAddressRefusalsAreHostOrPort) {
