@@ -46,13 +46,9 @@ using reload_atom = caf::atom_constant<caf::atom("reload")>;
 using changed_atom = caf::atom_constant<caf::atom("changed")>;
 using debounce_atom = caf::atom_constant<caf::atom("debounce")>;
 
-/// How a connection ended, told once to its session (which logs the close line of a
-/// tunnel and ends).
-struct session_end {
-  bool tunnel = false;      ///< false: answered, refused or the client left
-  net::tunnel_stats stats;  ///< tunnel: the byte counts and the reason
-  std::string dest;         ///< "host:port" once the request named one
-};
+/// A connection ended (answered, refused, the client left, or a tunnel closed, whose
+/// close line its session_link logged): told once to its session, which then ends.
+struct session_end {};
 
 /// Live-connection figures the listener owns (for /status and PerfMon).
 struct listener_status {

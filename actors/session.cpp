@@ -23,20 +23,11 @@ void session::on_exit() {
   release_();
 }
 
-void session::on_end(const session_end& end) {
+void session::on_end(const session_end&) {
   // The link freed the admission place before it told the end (session_link's on_closed
-  // and on_finished): on_exit need not free it a second time (a lock and a lookup).
+  // and on_finished), and logged a tunnel's close: on_exit need not free it a second
+  // time (a lock and a lookup).
   release_ = {};
-  if (end.tunnel) {
-    const auto& stats = end.stats;
-    const events::context ctx{conn_->id(), client_, end.dest};
-    OMSGW_EVENT_F(info, info, ctx,
-                  ({{"reason", net::to_string(stats.reason)},
-                    {"bytes_up", std::to_string(stats.bytes_to_upstream)},
-                    {"bytes_down", std::to_string(stats.bytes_to_client)},
-                    {"seconds", fmt::format("{:.3f}", stats.seconds)}}),
-                  "tunnel closed{}{}", stats.detail.empty() ? "" : ": ", stats.detail);
-  }
   quit();
 }
 

@@ -3,9 +3,10 @@
 /// One session actor per client connection. The connection runs its set-up on its own
 /// strand with the session's link (actors/session_link: the policy decision, events
 /// and counters of each step, no thread hand-off); the session owns the connection's
-/// life: it closes it when it is stopped (drain deadline, shutdown), hears once how it
-/// ended, logs the close line of a tunnel and ends, which frees its admission. The
-/// bytes themselves never pass through it.
+/// life: it closes it when it is stopped (drain deadline, shutdown), hears once that it
+/// ended (the link has logged a tunnel's close line: a tunnel cut at shutdown ends
+/// after its session), and ends, which frees its admission. The bytes themselves never
+/// pass through it.
 
 #include <caf/all.hpp>
 #include <memory>

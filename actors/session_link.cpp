@@ -94,11 +94,19 @@ class session_link final : public net::connection_observer {
     svc_->metrics->tunnel_duration.Observe(stats.seconds);
     if (stats.reason == net::close_reason::io_error) svc_->metrics->errors.Increment();
     release_();
-    tell_end(*io_, session_, session_end{true, stats, dest_});
+    // Logged here, not by the session: a tunnel cut at shutdown ends after its session
+    // has stopped, and must still say so.
+    OMSGW_EVENT_F(info, info, ctx(),
+                  ({{"reason", net::to_string(stats.reason)},
+                    {"bytes_up", std::to_string(stats.bytes_to_upstream)},
+                    {"bytes_down", std::to_string(stats.bytes_to_client)},
+                    {"seconds", fmt::format("{:.3f}", stats.seconds)}}),
+                  "tunnel closed{}{}", stats.detail.empty() ? "" : ": ", stats.detail);
+    tell_end(*io_, session_, session_end{});
   }
   void on_finished() override {
     release_();
-    tell_end(*io_, session_, session_end{false, {}, dest_});
+    tell_end(*io_, session_, session_end{});
   }
 
  private:

@@ -116,6 +116,11 @@ def test_drain_timeout_closes_remaining_tunnels_and_exits_0(tmp_path, echo):
         assert wait_exit(gw) == 0
         gw.wait_event(100, r"drain_timeout_s reached: closing 3 remaining")
         gw.wait_event(102, "omsgw stopped")
+        # Each cut tunnel still gets its closing line with its bytes (it used to get
+        # none: the session had stopped before its connection reported the end).
+        closed = [l for l in gw.events(100) if "reason=shutdown" in l]
+        assert len(closed) == 3, gw.text()
+        assert all("bytes_up=1000" in l and "tunnel closed" in l for l in closed), closed
     finally:
         gw.stop()
 
