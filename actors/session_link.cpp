@@ -197,6 +197,10 @@ net::next_step session_link::on_connect_failed(net::connect_failure why,
     record_refusal(*svc_->metrics, ctx(), net::decide_address(*route_.policy), detail);
     return net::next_step::reply_with(403);
   }
+  if (why == net::connect_failure::out_of_descriptors) {
+    record_refusal(*svc_->metrics, ctx(), net::decide_out_of_descriptors(), detail);
+    return net::next_step::reply_with(503);
+  }
   svc_->metrics->errors.Increment();
   OMSGW_EVENT_F(warn, network_error, ctx(), ({{"reason", net::to_string(why)}}), "{}", detail);
   return net::next_step::reply_with(why == net::connect_failure::timeout ? 504 : 502);

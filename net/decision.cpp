@@ -71,6 +71,10 @@ verdict decide_address(const policy_snapshot&) {
   return refusal(deny_reason::host, true, verdict_event::not_allowed);
 }
 
+verdict decide_out_of_descriptors() {
+  return refusal(deny_reason::limit, true, verdict_event::application_error);
+}
+
 verdict decide_tls(bool report_mode, const tls::inspection_result& r) {
   if (r.kind == tls::verdict::verified || r.kind == tls::verdict::need_more) return {};
   const bool parse_error = r.kind == tls::verdict::parse_error;

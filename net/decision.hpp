@@ -54,6 +54,11 @@ verdict decide_destination(const policy_snapshot& p, std::string_view host, std:
 /// destination_address_allowed): reason host. Enforced: no tunnel can be opened to it.
 verdict decide_address(const policy_snapshot& p);
 
+/// The gateway itself out of descriptors for the destination's socket (EMFILE): the
+/// limit refusal (503, event 400, reason limit), as for a connection over
+/// max_connections; never a network error: nothing is wrong with the destination.
+verdict decide_out_of_descriptors();
+
 /// The TLS inspector's result: verified and need_more (an alert ended the handshake)
 /// are no refusal; a rule refusal is reportable; malformed input (not TLS, parse error,
 /// too large) is refused in report mode too. The data plane closes the tunnel when

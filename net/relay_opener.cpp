@@ -7,12 +7,20 @@ using boost::system::error_code;
 
 const char* to_string(connect_failure f) {
   switch (f) {
-    case connect_failure::resolve_failed: return "resolve_failed";
-    case connect_failure::forbidden_address: return "forbidden_address";
-    case connect_failure::refused: return "refused";
-    case connect_failure::timeout: return "timeout";
-    case connect_failure::relay_refused: return "relay_refused";
-    case connect_failure::relay_tls_failed: return "relay_tls_failed";
+    case connect_failure::resolve_failed:
+      return "resolve_failed";
+    case connect_failure::forbidden_address:
+      return "forbidden_address";
+    case connect_failure::refused:
+      return "refused";
+    case connect_failure::timeout:
+      return "timeout";
+    case connect_failure::relay_refused:
+      return "relay_refused";
+    case connect_failure::relay_tls_failed:
+      return "relay_tls_failed";
+    case connect_failure::out_of_descriptors:
+      return "out_of_descriptors";
   }
   return "unknown";
 }
@@ -22,11 +30,15 @@ namespace {
 connect_failure failure_of(relay_outcome o) {
   switch (o) {
     case relay_outcome::auth_failed:
-    case relay_outcome::refused: return connect_failure::relay_refused;
-    case relay_outcome::tls_failed: return connect_failure::relay_tls_failed;
-    case relay_outcome::timeout: return connect_failure::timeout;
+    case relay_outcome::refused:
+      return connect_failure::relay_refused;
+    case relay_outcome::tls_failed:
+      return connect_failure::relay_tls_failed;
+    case relay_outcome::timeout:
+      return connect_failure::timeout;
     case relay_outcome::ok:
-    case relay_outcome::unreachable: break;
+    case relay_outcome::unreachable:
+      break;
   }
   return connect_failure::refused;
 }

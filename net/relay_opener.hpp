@@ -21,24 +21,25 @@
 
 namespace omsgw::net {
 
-/// Why an upstream connection could not be made (all give 502 except timeout: 504).
+/// Why an upstream connection could not be made (502; timeout 504, out_of_descriptors 503).
 enum class connect_failure {
-  resolve_failed,     ///< the name does not resolve
-  forbidden_address,  ///< every address is loopback/private/... and allow_private is off
-  refused,            ///< connection refused / unreachable on every address
-  timeout,            ///< limits.connect_timeout_s elapsed (or the DNS lookup timed out)
-  relay_refused,      ///< the (last) relay answered CONNECT with a non-2xx (403, or 407:
-                      ///< our credentials refused; the detail names the scheme)
-  relay_tls_failed,   ///< the TLS handshake with an https:// relay failed (verification...)
+  resolve_failed,      ///< the name does not resolve
+  forbidden_address,   ///< every address is loopback/private/... and allow_private is off
+  refused,             ///< connection refused / unreachable on every address
+  timeout,             ///< limits.connect_timeout_s elapsed (or the DNS lookup timed out)
+  relay_refused,       ///< the (last) relay answered CONNECT with a non-2xx (403, or 407:
+                       ///< our credentials refused; the detail names the scheme)
+  relay_tls_failed,    ///< the TLS handshake with an https:// relay failed (verification...)
+  out_of_descriptors,  ///< the gateway has no descriptor left for the socket (EMFILE, ENFILE)
 };
 const char* to_string(connect_failure f);
 
 /// What an opener (or the whole connector) ends with: a stream, or why not.
 struct upstream_outcome {
-  std::unique_ptr<byte_stream> stream;  ///< engaged on success
+  std::unique_ptr<byte_stream> stream;             ///< engaged on success
   connect_failure why = connect_failure::refused;  ///< when !stream
-  std::string detail;                   ///< when !stream: for logs, never a secret
-  tcp::endpoint endpoint;               ///< the destination's, or the relay's
+  std::string detail;                              ///< when !stream: for logs, never a secret
+  tcp::endpoint endpoint;                          ///< the destination's, or the relay's
   std::string early;  ///< bytes from upstream that already belong to the tunnel
   relay_ptr relay;    ///< the relay the tunnel goes through (after bypass/fallback); null: direct
   relay_outcome relay_result = relay_outcome::refused;  ///< from an opener: the attempt's result
@@ -82,8 +83,7 @@ class relay_open_opener final : public relay_opener,
  public:
   relay_open_opener(relay_ptr relay, std::chrono::milliseconds timeout)
       : relay_(std::move(relay)), timeout_(timeout) {}
-  void async_open(tcp::socket socket, std::string host, std::uint16_t port,
-                  handler done) override;
+  void async_open(tcp::socket socket, std::string host, std::uint16_t port, handler done) override;
   void cancel() override;
 
  private:

@@ -171,6 +171,12 @@ void upstream_connector::try_next() {
 /// One candidate's connect ended: on to the tunnel, or to the next candidate.
 void upstream_connector::connect_done(const tcp::endpoint& ep, const error_code& ec) {
   if (!ec) return on_connected(ep);
+  if (ec == asio::error::no_descriptors || ec.value() == ENFILE) {
+    // The gateway's own shortage: every other address would fail the same way.
+    return fail(connect_failure::out_of_descriptors,
+                "no descriptor left for a connection to " + display_address(ep.address()) +
+                    ": " + ec.message());
+  }
   last_error_ = display_address(ep.address()) + ": " + ec.message();
   try_next();
 }
@@ -197,7 +203,10 @@ void upstream_connector::on_relay_opened(upstream_outcome out) {
   const bool skipped = relay_health::instance().report(target_.relay->display(), relay_outcome::ok,
                                                        clock_type::now());
   if (target_.on_relay_attempt) {
-    target_.on_relay_attempt({target_.relay.get(), relay_outcome::ok, skipped});
+    relay_attempt ok;
+    ok.relay = target_.relay.get();
+    ok.skipped = skipped;
+    target_.on_relay_attempt(ok);
   }
   finish(std::move(out));
 }

@@ -137,3 +137,37 @@ def test_a_burst_of_refusals_lingers_on_a_bounded_number_of_descriptors(tmp_path
         for s in clients:
             s.close()
         assert gw.stop() == 0
+
+
+def one_free_slot_limit(pid):
+    """The soft descriptor limit under which exactly one descriptor number is free."""
+    used = {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+    limit = 0
+    while limit - len([f for f in used if f < limit]) < 1:
+        limit += 1
+    return limit
+
+
+def test_out_of_descriptors_for_the_destination_is_503_and_not_a_network_error(tmp_path):
+    """The gateway's own EMFILE when it opens the destination's socket is its limit (503,
+    event 400, reason limit), not the destination failing (502, event 403)."""
+    echo = EchoServer()
+    gw = Gateway(str(tmp_path / "gw"), base_config(free_port(), allowed_ports=[echo.port]))
+    pid = gw.proc.pid
+    _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    try:
+        # The client's connection takes the last free descriptor; its destination finds none.
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (one_free_slot_limit(pid), hard))
+        s, status, _ = proxy_connect(gw.host, gw.port, f"allowed.test:{echo.port}")
+        s.close()
+        assert status == 503
+        gw.wait_event(400, "reason=limit.*no descriptor left")
+        assert not gw.events(403), gw.events(403)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+        s, status, _ = proxy_connect(gw.host, gw.port, f"allowed.test:{echo.port}")
+        s.close()
+        assert status == 200
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (hard, hard))
+        assert gw.stop() == 0
+        echo.stop()

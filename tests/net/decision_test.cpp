@@ -61,6 +61,11 @@ TEST(Decision, LimitsCountEveryConnectionAndAreNeverOnlyReported) {
   // kept: max_connections 5000 under ulimit -n 256 ran into EMFILE, not 503).
   EXPECT_EQ(effective_capacity(*p, 5), 5u);
   EXPECT_TRUE(decide_limits(*p, {5, 0}, 5).refused());
+  // The gateway's own EMFILE is its limit, in report mode too.
+  v = decide_out_of_descriptors();
+  EXPECT_TRUE(v.refused());
+  EXPECT_EQ(v.reason, deny_reason::limit);
+  EXPECT_EQ(v.event, verdict_event::application_error);
 }
 
 TEST(Decision, DestinationAndAddressRefusalsAreHostOrPort) {
