@@ -12,6 +12,8 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
+
 from gwtest import EchoServer, Gateway, base_config, free_port, proxy_connect, wait_until
 
 ADMIN_CONNECTIONS = 32  # net::max_admin_connections
@@ -27,6 +29,16 @@ def healthz(gw):
             return r.status
     except (urllib.error.URLError, OSError):
         return None
+
+
+def skip_if_sanitized(pid):
+    """A sanitizer build cannot run out of descriptors faithfully: UBSan's vptr check
+    opens a pipe to test that memory is readable, and with no descriptor left it reports
+    a false "invalid vptr" and aborts. These tests run on the normal build."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    if "libasan" in maps or "libubsan" in maps:
+        pytest.skip("out of descriptors under a sanitizer: the sanitizer's own pipe fails")
 
 
 def cpu_seconds(pid):
@@ -71,6 +83,7 @@ def test_out_of_descriptors_the_admin_accept_pauses_instead_of_spinning(tmp_path
     pid = gw.proc.pid
     held = []
     try:
+        skip_if_sanitized(pid)
         assert healthz(gw) == 200
         # No descriptor left: every accept fails with EMFILE from now on (the soft limit;
         # lowering the hard one could not be undone).
@@ -156,6 +169,7 @@ def test_out_of_descriptors_for_the_destination_is_503_and_not_a_network_error(t
     pid = gw.proc.pid
     _, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
     try:
+        skip_if_sanitized(pid)
         # The client's connection takes the last free descriptor; its destination finds none.
         resource.prlimit(pid, resource.RLIMIT_NOFILE, (one_free_slot_limit(pid), hard))
         s, status, _ = proxy_connect(gw.host, gw.port, f"allowed.test:{echo.port}")
