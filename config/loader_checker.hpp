@@ -80,8 +80,9 @@ class checker {
   /// An unquoted true or false.
   std::optional<bool> boolean(const YAML::Node& n, const where& at);
 
-  /// A scalar as text. The empty string (written "") is accepted when empty_ok; a key
-  /// with no value never is (a truncated line must not clear a setting such as a token).
+  /// A scalar as text, "" included (callers that need more check it). A key with no
+  /// value is an error: a truncated line must not clear a setting such as a token.
+  /// empty_ok: "" means "none" for this key, and the error says to write it.
   /// `what` names the expected value ("a file path", marked with N_).
   std::optional<std::string> text(const YAML::Node& n, const where& at, const char* what,
                                   bool empty_ok);
