@@ -95,8 +95,6 @@ class closer : public std::enable_shared_from_this<closer> {
 
 }  // namespace
 
-std::size_t lingering_replies() { return g_lingering.load(); }
-
 void async_reply_and_close(tcp::socket socket, std::string text,
                            std::chrono::steady_clock::duration linger, std::function<void()> done) {
   std::make_shared<closer>(std::move(socket), std::move(text), std::move(done))->start(linger);

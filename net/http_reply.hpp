@@ -32,7 +32,4 @@ void async_reply_and_close(tcp::socket socket, std::string text,
                            std::chrono::steady_clock::duration linger,
                            std::function<void()> done = {});
 
-/// Answers lingering now (all threads).
-std::size_t lingering_replies();
-
 }  // namespace omsgw::net
