@@ -186,7 +186,12 @@ net::next_step session_link::connect_step() const {
   step.tunnel.idle_timeout = std::chrono::seconds(cfg.limits.idle_timeout_s);
   step.tunnel.handshake_timeout = std::chrono::seconds(cfg.limits.handshake_timeout_s);
   step.tunnel.enforce = !route_.policy->report_mode;
-  if (cfg.tls.inspect) step.tunnel.inspect = make_inspection_policy(cfg, host_);
+  if (cfg.tls.inspect) {
+    step.tunnel.inspect = make_inspection_policy(cfg, host_);
+    step.tunnel.inspect->budget = {
+        &net::tls::process_budget(),
+        net::tls::budget_for(net::effective_capacity(*route_.policy, svc_->capacity))};
+  }
   return step;
 }
 
@@ -254,6 +259,8 @@ void session_link::on_inspected(const net::tls::inspection_result& r) {
     record_refusal(
         *svc_->metrics, ctx(), v,
         "Invalid client certificate: " + (r.client_subject.empty() ? r.detail : r.client_subject));
+  } else if (v.reason == net::deny_reason::limit) {
+    record_refusal(*svc_->metrics, ctx(), v, "TLS inspection over its memory budget: " + r.detail);
   } else {
     record_refusal(*svc_->metrics, ctx(), v, "TLS rejected: " + r.detail);
   }

@@ -19,6 +19,8 @@ deny_reason reason_for(tls::reject_reason r) {
       return deny_reason::client_cert;
     case tls::reject_reason::too_large:
       return deny_reason::tls_parse;
+    case tls::reject_reason::budget:
+      return deny_reason::limit;
     case tls::reject_reason::none:
       break;
   }
@@ -81,9 +83,10 @@ verdict decide_tls(bool report_mode, const tls::inspection_result& r) {
   const deny_reason reason = parse_error ? deny_reason::tls_parse : reason_for(r.reason);
   const verdict_event event = parse_error                          ? verdict_event::tls_parse_error
                               : reason == deny_reason::client_cert ? verdict_event::not_allowed
-                                                                   : verdict_event::tls_rejected;
+                              : reason == deny_reason::limit ? verdict_event::application_error
+                                                             : verdict_event::tls_rejected;
   // Malformed input is refused even in mode: report (the connection cannot go on).
-  return refusal(reason, !report_mode || tls::is_malformed(r), event);
+  return refusal(reason, !report_mode || tls::refused_in_every_mode(r), event);
 }
 
 }  // namespace omsgw::net

@@ -12,7 +12,8 @@
 ///   CONNECT host:port  -> decide_destination   reason host|port, 105, reportable
 ///   resolved address   -> decide_address       reason host, 105, always enforced
 ///   TLS handshake      -> decide_tls           reason tls_*|not_tls|client_cert,
-///                                              106|105|402, reportable unless malformed
+///                                              106|105|402, reportable unless malformed;
+///                                              reason limit, 400 (inspection budget)
 
 #include <cstdint>
 #include <string_view>

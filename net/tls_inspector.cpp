@@ -12,6 +12,10 @@
 ///  - at most policy.max_handshake_bytes of handshake records are taken per direction;
 ///    the record or message that would pass the bound is refused (too_large) before it
 ///    is buffered. Other records keep at most two body bytes.
+///  - a handshake buffer takes its memory from the process's budget (policy.budget,
+///    net/inspection_budget.hpp) before it grows, and gives it back when it empties
+///    (a message judged), at the verdict and at the end; growth that finds the budget
+///    spent refuses the tunnel (reject_reason::budget).
 ///  - once a ClientHello is complete, the client's further bytes are not taken (taken(),
 ///    client_waits()) until the server's hello has been judged: the server answers a
 ///    ClientHello alone (RFC 8446 4.1.1, RFC 5246 7.3), so the tunnel can hold them
@@ -96,8 +100,8 @@ const char* to_string(verdict v) {
 
 const char* to_string(reject_reason r) {
   static constexpr const char* names[] = {
-      "none",         "not_tls",     "ssl_version",       "version_too_low",
-      "sni_mismatch", "client_cert", "cert_unverifiable", "too_large",
+      "none",        "not_tls",           "ssl_version", "version_too_low", "sni_mismatch",
+      "client_cert", "cert_unverifiable", "too_large",   "budget",
   };
   return names[static_cast<int>(r)];
 }
@@ -108,6 +112,8 @@ handshake_inspector::handshake_inspector(inspection_policy policy) : policy_(std
   policy_.connect_host = normalise_host(policy_.connect_host);
   client_.from_client = true;
 }
+
+handshake_inspector::~handshake_inspector() { release(); }
 
 const inspection_result& handshake_inspector::feed_client(const std::uint8_t* data,
                                                           std::size_t size) {
@@ -135,6 +141,7 @@ const inspection_result& handshake_inspector::feed(direction_state& d, const std
     } else {
       const std::size_t n = std::min(d.body_left, size);
       if (d.reassemble) {
+        if (!grow(d, n)) break;
         d.handshake_buf.insert(d.handshake_buf.end(), data, data + n);
       } else if (d.record_buf.size() < d.keep) {
         const std::size_t k = std::min(d.keep - d.record_buf.size(), n);
@@ -303,7 +310,39 @@ void handshake_inspector::on_handshake_bytes(direction_state& d) {
     off += 4 + len;
     on_handshake_message(d, h[0], h + 4, len);
   }
-  if (!ended()) buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+  if (ended()) return;
+  buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(off));
+  if (buf.empty()) shrink(d);  // between messages a tunnel holds nothing
+}
+
+/// Makes room for more bytes in d's handshake buffer, taking the growth from the
+/// budget first; false (and a budget verdict) when it is spent.
+bool handshake_inspector::grow(direction_state& d, std::size_t more) {
+  auto& buf = d.handshake_buf;
+  const std::size_t needed = buf.size() + more;
+  if (needed <= buf.capacity()) return true;
+  // Doubling, as a vector would, but never past the per-direction bound.
+  const std::size_t capacity =
+      std::max(needed, std::min(2 * buf.capacity(), policy_.max_handshake_bytes));
+  const std::size_t extra = capacity - buf.capacity();
+  const budget_share& b = policy_.budget;
+  if (b.pool && !b.pool->take(extra, b.limit)) {
+    finish(verdict::reject, reject_reason::budget,
+           "handshake buffers of all tunnels hold " + std::to_string(b.pool->held()) +
+               " bytes, the most the gateway allows (" + std::to_string(b.limit) +
+               "); this one needs " + std::to_string(extra) + " more");
+    return false;
+  }
+  buf.reserve(capacity);
+  if (b.pool) d.charged += extra;
+  return true;
+}
+
+/// Frees d's empty handshake buffer and gives its memory back to the budget.
+void handshake_inspector::shrink(direction_state& d) {
+  std::vector<std::uint8_t>().swap(d.handshake_buf);
+  if (d.charged > 0) policy_.budget.pool->give_back(d.charged);
+  d.charged = 0;
 }
 
 void handshake_inspector::on_handshake_message(direction_state& d, std::uint8_t type,
@@ -394,7 +433,7 @@ void handshake_inspector::fail(std::string detail) {
 void handshake_inspector::release() {
   for (direction_state* d : {&client_, &server_}) {
     std::vector<std::uint8_t>().swap(d->record_buf);
-    std::vector<std::uint8_t>().swap(d->handshake_buf);
+    shrink(*d);
   }
 }
 

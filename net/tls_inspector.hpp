@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "config/subject.hpp"
+#include "net/inspection_budget.hpp"
 
 namespace omsgw::net::tls {
 
@@ -31,6 +32,7 @@ enum class reject_reason {
   client_cert,        ///< client certificate subject not on the list (or none sent)
   cert_unverifiable,  ///< TLS 1.3 with a subject list and unverifiable_client_cert=reject
   too_large,          ///< handshake exceeded max_handshake_bytes in one direction
+  budget,             ///< the process's inspection budget is spent (a limit, not a rule)
 };
 const char* to_string(reject_reason r);
 
@@ -41,6 +43,7 @@ struct inspection_policy {
   std::vector<std::string> allowed_subjects;  ///< canonical form; empty = not enforced
   bool reject_unverifiable_cert = false;
   std::size_t max_handshake_bytes = 64 * 1024;  ///< per direction
+  budget_share budget;  ///< where the handshake buffers' memory is taken from
 };
 
 struct inspection_result {
@@ -62,6 +65,9 @@ struct inspection_result {
 class handshake_inspector {
  public:
   explicit handshake_inspector(inspection_policy policy);
+  ~handshake_inspector();  ///< gives back what its buffers took from the budget
+  handshake_inspector(const handshake_inspector&) = delete;
+  handshake_inspector& operator=(const handshake_inspector&) = delete;
   /// Bytes the client sent towards the server.
   const inspection_result& feed_client(const std::uint8_t* data, std::size_t size);
   /// Bytes the server sent towards the client.
@@ -106,6 +112,7 @@ class handshake_inspector {
     bool reassemble = false;               ///< current record feeds handshake_buf
     std::vector<std::uint8_t> record_buf;  ///< kept prefix of a non-handshake record (<= 2)
     std::vector<std::uint8_t> handshake_buf;  ///< partial handshake message(s)
+    std::size_t charged = 0;                  ///< of policy_.budget, for handshake_buf's capacity
     std::size_t total = 0;                    ///< handshake record bytes taken so far (the bound)
     std::size_t records = 0;                  ///< completed records
     bool dummy_ccs_seen = false;     ///< TLS 1.3 compatibility ChangeCipherSpec (RFC 8446 D.4)
@@ -116,6 +123,8 @@ class handshake_inspector {
   bool check_first_client_bytes();
   bool on_record_header(direction_state& d);
   void on_record(direction_state& d);
+  bool grow(direction_state& d, std::size_t more);
+  void shrink(direction_state& d);
   void on_handshake_bytes(direction_state& d);
   void on_handshake_message(direction_state& d, std::uint8_t type, const std::uint8_t* body,
                             std::size_t size);
@@ -143,11 +152,13 @@ class handshake_inspector {
 using config::canonical_subject;
 using config::subject_allowed;
 
-/// Malformed input or over a limit (a parse error, a handshake over max_handshake_bytes):
-/// refused in every mode, since `mode: report` only relaxes policy rules (SPEC.md).
-inline bool is_malformed(const inspection_result& r) {
+/// Malformed input or over a limit (a parse error, a handshake over max_handshake_bytes,
+/// the inspection budget spent): refused in every mode, since `mode: report` only
+/// relaxes policy rules (SPEC.md).
+inline bool refused_in_every_mode(const inspection_result& r) {
   return r.kind == verdict::parse_error ||
-         (r.kind == verdict::reject && r.reason == reject_reason::too_large);
+         (r.kind == verdict::reject &&
+          (r.reason == reject_reason::too_large || r.reason == reject_reason::budget));
 }
 
 }  // namespace omsgw::net::tls

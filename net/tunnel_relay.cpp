@@ -153,7 +153,7 @@ std::size_t tunnel_relay::inspect(direction d, const std::uint8_t* data, std::si
   // fires at the handshake deadline, it finds no inspector and waits for idleness.
   inspector_.reset();
   if (obs) obs->on_inspected(result);
-  if (result.kind == tls::verdict::verified || (!enforce_ && !tls::is_malformed(result))) {
+  if (result.kind == tls::verdict::verified || (!enforce_ && !tls::refused_in_every_mode(result))) {
     resume_client();  // what the client sent after its hello follows (mode: report too)
     return n;
   }

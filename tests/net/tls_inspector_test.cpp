@@ -490,6 +490,43 @@ TEST(TlsInspector, AcceptsTls12ClientCertificateOnTheList) {
   EXPECT_FALSE(r.client_cert_unverifiable);
 }
 
+/// Real handshakes through a shared budget (net/inspection_budget): whole, cut at every
+/// offset of each chunk and byte by byte, each gives back every byte at its verdict,
+/// and a budget smaller than a client certificate flight refuses it.
+TEST(TlsInspector, GivesEveryByteOfTheBudgetBack) {
+  handshake_options o;
+  o.client_max = TLS1_2_VERSION;
+  o.client_identity = &agent_identity();
+  o.request_client_cert = true;
+  const transcript t = record_handshake(o);
+  tls::inspection_budget pool;
+  auto p = make_policy();
+  p.allowed_subjects = {"CN=agent01"};
+  p.budget = {&pool, 1 << 20};
+  EXPECT_EQ(inspect(t, p).kind, tls::verdict::verified);
+  EXPECT_EQ(pool.held(), 0u);
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    for (std::size_t at = 1; at < t[i].data.size(); at += 97) {
+      EXPECT_EQ(inspect_split(t, p, i, at).kind, tls::verdict::verified);
+      EXPECT_EQ(pool.held(), 0u) << "chunk " << i << " cut at " << at;
+    }
+  }
+  EXPECT_EQ(inspect_in_pieces(t, p, 1, 7).kind, tls::verdict::verified);
+  EXPECT_EQ(pool.held(), 0u);
+
+  // Between messages nothing is held: once the ClientHello is judged, its buffer is free.
+  {
+    tls::handshake_inspector in(p);
+    in.feed_client(t[0].data.data(), t[0].data.size());
+    EXPECT_TRUE(in.client_waits());
+    EXPECT_EQ(pool.held(), 0u);
+  }
+
+  p.budget.limit = 256;  // less than the server's certificate flight
+  EXPECT_EQ(inspect(t, p).reason, tls::reject_reason::budget);
+  EXPECT_EQ(pool.held(), 0u);
+}
+
 TEST(TlsInspector, AcceptsCnOnlyEntryAndEntriesInEitherOrder) {
   handshake_options o;
   o.client_max = TLS1_2_VERSION;
