@@ -3,8 +3,11 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <boost/asio/post.hpp>
 #include <mutex>
 #include <stdexcept>
@@ -24,14 +27,16 @@ void init_library_once() {
   });
 }
 
-/// Converts (and frees) a c-ares answer: addresses in c-ares' order (RFC 6724, as
-/// getaddrinfo sorts them), TTL the smallest of the address records and the CNAMEs.
+/// Converts (and frees) a c-ares answer of one family: the first
+/// max_addresses_per_family addresses in c-ares' order (RFC 6724, as getaddrinfo sorts
+/// them), TTL the smallest of the address records kept and the CNAMEs.
 ares_result convert(int status, ares_addrinfo* info) {
   ares_result out;
   out.status = status;
   if (!info) return out;
   int ttl = -1;
-  for (const ares_addrinfo_node* n = info->nodes; n; n = n->ai_next) {
+  for (const ares_addrinfo_node* n = info->nodes;
+       n && out.addresses.size() < max_addresses_per_family; n = n->ai_next) {
     if (n->ai_family == AF_INET && n->ai_addr) {
       const auto* sa = reinterpret_cast<const sockaddr_in*>(n->ai_addr);
       out.addresses.emplace_back(asio::ip::address_v4(ntohl(sa->sin_addr.s_addr)));
@@ -53,11 +58,67 @@ ares_result convert(int status, ares_addrinfo* info) {
   return out;
 }
 
-struct pending_lookup {
-  std::weak_ptr<ares_channel> channel;
-  ares_channel::callback cb;
+/// No address, and not because the name has none: the lookup itself failed.
+bool lookup_failed(int status) {
+  return status != ARES_SUCCESS && status != ARES_ENOTFOUND && status != ARES_ENODATA &&
+         status != ARES_ENONAME;
+}
+
+/// RFC 6724 rule 1 (avoid unusable destinations), as c-ares' own sort applies it: this
+/// host has a source address and a route for addr (a UDP connect sends nothing).
+bool routable(const asio::ip::address& addr) {
+  const int fd = ::socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  sockaddr_in6 sa{};
+  sa.sin6_family = AF_INET6;
+  sa.sin6_port = htons(443);
+  const auto bytes = addr.to_v6().to_bytes();
+  std::copy(bytes.begin(), bytes.end(), sa.sin6_addr.s6_addr);
+  const bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&sa), sizeof sa) == 0;
+  ::close(fd);
+  return ok;
+}
+
+/// Both families' answers as one: IPv6 first when it can be used, the smallest TTL of
+/// those with addresses; with none, a failure of either wins over "no such name".
+ares_result merge(const ares_result& v6, const ares_result& v4) {
+  ares_result out;
+  const bool six_first =
+      !v6.addresses.empty() && (v4.addresses.empty() || routable(v6.addresses.front()));
+  bool first = true;
+  for (const ares_result* r : six_first ? std::array{&v6, &v4} : std::array{&v4, &v6}) {
+    if (r->addresses.empty()) continue;
+    out.addresses.insert(out.addresses.end(), r->addresses.begin(), r->addresses.end());
+    out.ttl = first ? r->ttl : std::min(out.ttl, r->ttl);
+    first = false;
+  }
+  if (!out.addresses.empty()) {
+    out.status = ARES_SUCCESS;
+  } else {
+    out.status = lookup_failed(v4.status)   ? v4.status
+                 : lookup_failed(v6.status) ? v6.status
+                                            : ARES_ENOTFOUND;
+  }
+  return out;
+}
+
+}  // namespace
+
+/// One name's A and AAAA lookups and the callback waiting for them.
+struct ares_channel::family_join {
+  family_join(const executor_type& ex, callback c) : delay(ex), cb(std::move(c)) {}
+  asio::steady_timer delay;  // one family answered: how long the other may take
+  callback cb;
+  std::optional<ares_result> v6, v4;
+  bool told = false;  // cb had one family's answer already
 };
 
+namespace {
+struct pending_lookup {
+  std::weak_ptr<ares_channel> channel;
+  std::shared_ptr<void> join;  // ares_channel::family_join (private)
+  bool v6 = false;
+};
 }  // namespace
 
 struct ares_channel::watch {
@@ -75,12 +136,21 @@ std::shared_ptr<ares_channel> ares_channel::create(asio::io_context& io,
                                                    const ares_settings& settings) {
   init_library_once();
   std::shared_ptr<ares_channel> self(new ares_channel(io));
+  self->resolution_delay_ = settings.resolution_delay;
   ares_options opts{};
   opts.sock_state_cb = &ares_channel::on_sock_state;
   opts.sock_state_cb_data = self.get();
   opts.timeout = static_cast<int>(settings.try_timeout.count());
   opts.tries = settings.tries;
-  const int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+  // Only the name asked for is looked up: no resolv.conf `search` domains (nor `ndots`,
+  // which in a Kubernetes pod would try them first). Otherwise `x.allowed.example`
+  // could be connected to the address of `x.allowed.example.corp.example`, a name no
+  // allow-list entry matches (as Squid's `dns_defnames off`).
+  opts.flags = ARES_FLAG_NOSEARCH;
+  opts.domains = nullptr;
+  opts.ndomains = 0;
+  const int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS |
+                   ARES_OPT_DOMAINS;
   if (const int rc = ares_init_options(&self->channel_, &opts, mask); rc != ARES_SUCCESS) {
     self->channel_ = nullptr;
     throw std::runtime_error(std::string("c-ares: ") + ares_strerror(rc));
@@ -101,12 +171,34 @@ ares_channel::~ares_channel() {
 }
 
 void ares_channel::lookup(const std::string& host, callback cb) {
-  ares_addrinfo_hints hints{};
-  hints.ai_family = AF_UNSPEC;  // A and AAAA, both queries in flight together
-  hints.ai_socktype = SOCK_STREAM;
-  auto* p = new pending_lookup{weak_from_this(), std::move(cb)};
-  ares_getaddrinfo(channel_, host.c_str(), nullptr, &hints, &ares_channel::on_answer, p);
+  auto join = std::make_shared<family_join>(strand_, std::move(cb));
+  for (const int family : {AF_INET6, AF_INET}) {
+    ares_addrinfo_hints hints{};
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    auto* p = new pending_lookup{weak_from_this(), join, family == AF_INET6};
+    ares_getaddrinfo(channel_, host.c_str(), nullptr, &hints, &ares_channel::on_answer, p);
+  }
   reschedule();
+}
+
+// On the strand, once per family.
+void ares_channel::on_family(const std::shared_ptr<family_join>& join, bool v6,
+                             ares_result answer) {
+  const bool has_addresses = !answer.addresses.empty();
+  (v6 ? join->v6 : join->v4) = std::move(answer);
+  if (join->v6 && join->v4) {
+    join->delay.cancel();
+    join->cb(merge(*join->v6, *join->v4));
+    return;
+  }
+  if (join->told || !has_addresses) return;
+  join->delay.expires_after(resolution_delay_);
+  join->delay.async_wait([join](const error_code& ec) {
+    if (ec || join->told || (join->v6 && join->v4)) return;
+    join->told = true;
+    join->cb(join->v6 ? *join->v6 : *join->v4);
+  });
 }
 
 void ares_channel::cancel() {
@@ -122,9 +214,11 @@ void ares_channel::on_answer(void* arg, int status, int /*timeouts*/, ares_addri
   if (status == ARES_EDESTRUCTION) return;
   auto self = p->channel.lock();
   if (!self) return;
-  asio::post(self->strand_, [cb = std::move(p->cb), answer = std::move(answer)]() mutable {
-    cb(std::move(answer));
-  });
+  asio::post(self->strand_,
+             [weak = p->channel, join = std::static_pointer_cast<family_join>(p->join), v6 = p->v6,
+              answer = std::move(answer)]() mutable {
+               if (auto channel = weak.lock()) channel->on_family(join, v6, std::move(answer));
+             });
 }
 
 void ares_channel::on_sock_state(void* data, int fd, int readable, int writable) {

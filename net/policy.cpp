@@ -122,9 +122,14 @@ const ip_address* resolve_override(const policy_snapshot& p, std::string_view ho
 bool destination_address_allowed(const policy_snapshot& p, const ip_address& addr,
                                  bool from_override) {
   const address_class cls = classify_address(addr);
-  // SPEC: the cloud platform endpoints are refused even with allow_private or a pin:
-  // agents have no business there through a gateway.
-  if (cls == address_class::cloud_metadata) return false;
+  // Never a TCP destination, even pinned: multicast/broadcast cannot be connected to,
+  // and 0.0.0.0 / :: reach the gateway host itself on Linux (a pin to them would make
+  // the name a route to the host's own services). SPEC: the cloud platform endpoints
+  // are refused even with allow_private or a pin: agents have no business there.
+  if (cls == address_class::cloud_metadata || cls == address_class::unspecified ||
+      cls == address_class::multicast) {
+    return false;
+  }
   if (from_override) return true;  // the operator named this address explicitly
   switch (cls) {
     case address_class::public_unicast:
@@ -136,8 +141,6 @@ bool destination_address_allowed(const policy_snapshot& p, const ip_address& add
     case address_class::benchmarking:
     case address_class::special:
       return p.allow_private;
-    // Never a TCP destination: multicast/broadcast cannot be connected to, and
-    // 0.0.0.0 / :: reach the gateway host itself on Linux.
     case address_class::multicast:
     case address_class::unspecified:
     case address_class::cloud_metadata:

@@ -6,6 +6,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/strand.hpp>
+#include <cstdlib>
 #include <future>
 #include <map>
 #include <thread>
@@ -76,6 +77,13 @@ class DnsResolver : public ::testing::Test {
   std::mutex mutex;
   std::map<lookup_result, int> results;
 };
+
+/// name answers count IPv4 addresses (192.0.2.1, ...), no IPv6.
+void fake_dns_server_record_many(test::fake_dns_server& dns, const std::string& name, int count) {
+  test::fake_dns_server::record r;
+  for (int i = 1; i <= count; ++i) r.v4.push_back("192.0.2." + std::to_string(i));
+  dns.answer(name, r);
+}
 
 bool ready(std::future<outcome>& f) {
   return f.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
@@ -170,6 +178,46 @@ TEST_F(DnsResolver, ConcurrentAskersOfOneNameShareOneQuery) {
   EXPECT_FALSE(a.get().ec);
   EXPECT_FALSE(b.get().ec);
   EXPECT_EQ(dns.queries("both.test"), 2);  // one A, one AAAA
+}
+
+TEST_F(DnsResolver, AnAAnswerIsNotLostToASilentAaaaQuery) {
+  // A and AAAA are two lookups: the A answer is used after the resolution delay instead
+  // of waiting for all of c-ares' retries of the AAAA query (a timeout for everyone
+  // waiting, at every expiry of the cache entry).
+  dns.answer("v4only.test", {{"192.0.2.20"}, {}, 60});
+  dns.silent_aaaa("v4only.test");
+  make(std::chrono::milliseconds(3000));
+  auto r = ask("v4only.test").get();
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.found, addresses{asio::ip::make_address("192.0.2.20")});
+  EXPECT_EQ(count(lookup_result::ok), 1);
+  r = ask("v4only.test").get();  // and it was cached
+  EXPECT_EQ(r.found, addresses{asio::ip::make_address("192.0.2.20")});
+  EXPECT_EQ(count(lookup_result::cached), 1);
+}
+
+TEST_F(DnsResolver, OnlyTheNameAskedForIsLookedUpNeverWithASearchDomain) {
+  // resolv.conf's search list and ndots (here through c-ares' LOCALDOMAIN and
+  // RES_OPTIONS, as a Kubernetes pod's ndots:5) would look up bare.test.corp.test
+  // first: an address for a name no allow-list entry names.
+  dns.answer("bare.test.corp.test", {{"192.0.2.30"}, {}, 60});
+  ::setenv("LOCALDOMAIN", "corp.test", 1);
+  ::setenv("RES_OPTIONS", "ndots:5", 1);
+  make();
+  ::unsetenv("LOCALDOMAIN");
+  ::unsetenv("RES_OPTIONS");
+  EXPECT_EQ(ask("bare.test").get().ec, make_error_code(dns_error::not_found));
+  EXPECT_EQ(ask("fast.test").get().found, addresses{asio::ip::make_address("192.0.2.10")});
+  EXPECT_EQ(dns.queries("bare.test.corp.test"), 0);
+  EXPECT_EQ(dns.queries("fast.test.corp.test"), 0);
+}
+
+TEST_F(DnsResolver, KeepsAtMostSixteenAddressesOfEachFamily) {
+  fake_dns_server_record_many(dns, "many.test", 30);
+  make();
+  auto r = ask("many.test").get();
+  ASSERT_FALSE(r.ec) << r.ec.message();
+  EXPECT_EQ(r.found.size(), max_addresses_per_family);
 }
 
 TEST_F(DnsResolver, ExecutorOfAnotherContextIsAFailure) {

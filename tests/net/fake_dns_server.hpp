@@ -60,6 +60,12 @@ class fake_dns_server {
     std::lock_guard<std::mutex> lock(mutex_);
     silent_.insert(name);
   }
+  /// AAAA queries for name get no answer (A queries do), as from some firewalls and
+  /// IPv4-only forwarders.
+  void silent_aaaa(const std::string& name) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    silent_aaaa_.insert(name);
+  }
   /// Queries received for name (A and AAAA each count).
   int queries(const std::string& name) {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -104,6 +110,7 @@ class fake_dns_server {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counts_[name];
       if (silent_.count(name)) return false;
+      if (qtype == 28 && silent_aaaa_.count(name)) return false;
       if (auto it = records_.find(name); it != records_.end()) {
         r = it->second;
         known = true;
@@ -140,6 +147,7 @@ class fake_dns_server {
   std::mutex mutex_;
   std::map<std::string, record> records_;
   std::set<std::string> silent_;
+  std::set<std::string> silent_aaaa_;
   std::map<std::string, int> counts_;
   std::thread thread_;
 };

@@ -105,19 +105,21 @@ TEST_F(UpstreamConnector, ReportsRefusedWhenNoCandidateAnswers) {
   EXPECT_NE(result->detail.find("127.0.0.2"), std::string::npos) << result->detail;
 }
 
-TEST_F(UpstreamConnector, ACandidateWhoseConnectFailsAtOnceIsReportedWithItsAddress) {
-  // TCP to the broadcast address fails inside connect(2) itself (not later through
-  // SO_ERROR): the attempt still ends with one answer naming the address.
-  connect({"bcast.example",
-           server.port(),
-           policy_with(false, {{"bcast.example", asio::ip::make_address("255.255.255.255")}}),
-           nullptr,
-           {}});
-  wait();
-  EXPECT_FALSE(result->ok());
-  EXPECT_EQ(result->why, connect_failure::refused);
-  EXPECT_NE(result->detail.find("255.255.255.255"), std::string::npos) << result->detail;
-  EXPECT_EQ(calls, 1);
+TEST_F(UpstreamConnector, APinToAnAddressThatIsNeverADestinationIsRefused) {
+  // Broadcast, multicast and the unspecified address (0.0.0.0 and :: reach the gateway
+  // host itself) are refused even pinned: the pin cannot route a name to the host.
+  for (const char* pin : {"255.255.255.255", "0.0.0.0", "::", "224.0.0.1"}) {
+    connect({"pinned.example",
+             server.port(),
+             policy_with(true, {{"pinned.example", asio::ip::make_address(pin)}}),
+             nullptr,
+             {}});
+    wait();
+    EXPECT_FALSE(result->ok());
+    EXPECT_EQ(result->why, connect_failure::forbidden_address) << pin;
+    EXPECT_NE(result->detail.find(pin), std::string::npos) << result->detail;
+    result.reset();
+  }
   EXPECT_EQ(accepted(), 0);
 }
 
