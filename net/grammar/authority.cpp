@@ -84,7 +84,16 @@ parsed<relay_url> parse_relay_url(std::string_view text) {
 
 std::string without_userinfo(std::string_view text) {
   const auto scheme = text.find("://");
-  if (scheme == std::string_view::npos) return std::string(text);
+  if (scheme == std::string_view::npos) {
+    // No scheme (`svc:Pw@proxy:3128`, `http:/svc:Pw@...`, as curl -x takes them): what
+    // precedes the last '@' is a userinfo when it holds the ':' before a password. A
+    // bare `user@REALM` (a Kerberos principal) or an address has none and is kept.
+    const auto at = text.rfind('@');
+    if (at == std::string_view::npos || text.substr(0, at).find(':') == std::string_view::npos) {
+      return std::string(text);
+    }
+    return "***" + std::string(text.substr(at));
+  }
   const auto start = scheme + 3;
   const auto end = text.find_first_of("/?#", start);
   const auto at = text.substr(start, end == std::string_view::npos ? end : end - start).rfind('@');

@@ -519,7 +519,10 @@ TEST(ConfigLoader, NeverRepeatsTheCredentialsOfARefusedRelayAddress) {
        {"relay_proxy: { address: \"http://svc:Hunter2PW@127.0.0.1:3128\" }\n",
         "relay_proxy: { fallback: [\"https://svc:Hunter2PW@proxy.corp:8443/\"] }\n",
         "relay_proxy: { address: \"http://svc%3aHunter2PW@proxy.corp:3128\" }\n",
-        "relay_proxy: { address: [\"http://a:Hunter2PW@b:1\"] }\n"}) {
+        "relay_proxy: { address: [\"http://a:Hunter2PW@b:1\"] }\n",
+        "relay_proxy: { address: \"svc:Hunter2PW@proxy.corp:3128\" }\n",
+        "relay_proxy: { address: \"http:/svc:Hunter2PW@proxy.corp:3128\" }\n",
+        "relay_proxy: { fallback: [\"svc:Hunter2PW@proxy.corp:3128\"] }\n"}) {
     SCOPED_TRACE(text);
     const config_error e = one_error(text);
     EXPECT_FALSE(mentions(e.message, "Hunter2PW")) << e.message;

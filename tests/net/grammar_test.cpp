@@ -179,6 +179,10 @@ TEST(Grammar, WithoutUserinfoMasksOnlyAUrlsCredentials) {
   EXPECT_EQ(without_userinfo("http://proxy.corp:3128/a@b"), "http://proxy.corp:3128/a@b");
   EXPECT_EQ(without_userinfo("user@example.com"), "user@example.com");
   EXPECT_EQ(without_userinfo("http://@h:1"), "http://***@h:1");
+  // Without a scheme, a userinfo with a password is still one.
+  EXPECT_EQ(without_userinfo("svc:Pw-a1@proxy.corp:3128"), "***@proxy.corp:3128");
+  EXPECT_EQ(without_userinfo("http:/svc:Pw@proxy.corp:3128"), "***@proxy.corp:3128");
+  EXPECT_EQ(without_userinfo("omsgw@CORP.EXAMPLE"), "omsgw@CORP.EXAMPLE");
 }
 
 }  // namespace
