@@ -9,6 +9,7 @@
 #include <functional>
 #include <map>
 
+#include "config/relay_files.hpp"
 #include "config/secret_file.hpp"
 #include "metrics/events.hpp"
 #include "net/relay_health.hpp"
@@ -17,18 +18,6 @@ namespace omsgw::actors {
 namespace asio_ssl = boost::asio::ssl;
 
 namespace {
-
-/// A keytab is small; anything bigger is not one.
-constexpr std::size_t max_keytab = 1 << 20;
-
-/// The keytab must be a regular file neither group nor others may read or write.
-/// Returns "" or why not (its content, read to check it is readable, is wiped).
-std::string keytab_problem(const std::string& path) {
-  std::string content;
-  auto why = config::read_private_file(path, S_IRWXG | S_IRWXO, max_keytab, content);
-  config::wipe(content);
-  return why.str();
-}
 
 /// The verifying TLS context of https:// relays: ca_file (PEM) or the system store.
 /// Returns "" or why the CA file is unusable; trust gets ca_file and a digest of it.
@@ -42,18 +31,11 @@ std::string make_tls_context(const std::string& ca_file, std::shared_ptr<asio_ss
     trust = "system";
     return ec ? "cannot load the system CA store: " + ec.message() : std::string();
   }
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx->native_handle());
-  const int n = X509_STORE_load_file(store, ca_file.c_str());
-  if (n != 1) return ca_file + ": not a readable PEM file of CA certificates";
-  std::FILE* f = std::fopen(ca_file.c_str(), "rb");
   std::string content;
-  if (f) {
-    char buf[4096];
-    for (std::size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) content.append(buf, k);
-    std::fclose(f);
-  }
-  if (content.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
-    return ca_file + ": holds no PEM certificate";
+  if (auto why = config::ca_file_problem(ca_file, content); !why.empty()) return why.str();
+  X509_STORE* store = SSL_CTX_get_cert_store(ctx->native_handle());
+  if (X509_STORE_load_file(store, ca_file.c_str()) != 1) {
+    return config::ca_file_problem(ca_file, content).str();  // changed since: say why
   }
   trust = ca_file + "#" + std::to_string(std::hash<std::string>{}(content));
   return {};
@@ -107,10 +89,8 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     return r;
   };
   if (cfg.address.empty()) return r;  // direct: the other keys are unused
-  if (!cfg.keytab.empty()) {
-    if (auto why = keytab_problem(cfg.keytab); !why.empty()) {
-      return fail("relay_proxy.keytab", std::move(why));
-    }
+  if (auto problem = config::check_relay_keytab(cfg)) {
+    return fail(std::move(problem->key), std::move(problem->message));
   }
   std::string password;
   if (auto problem = config::read_relay_password(cfg, password)) {

@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "config/path_parts.hpp"
+#include "config/relay_files.hpp"
 #include "config/secret_file.hpp"
 
 namespace omsgw::config {
@@ -88,6 +89,8 @@ std::vector<config_error> named_file_errors(const gateway_config& cfg, const std
   std::string password;
   if (auto problem = read_relay_password(cfg.relay_proxy, password)) add(*problem);
   wipe(password);
+  if (auto problem = check_relay_keytab(cfg.relay_proxy)) add(*problem);
+  if (auto problem = check_relay_ca_file(cfg.relay_proxy)) add(*problem);
   if (auto problem = read_admin_token(cfg.admin, token)) add(*problem);
   return errors;
 }

@@ -45,29 +45,41 @@ std::string octal_mode(mode_t mode) {
 
 using grammar::message;
 
-message mode_problem(const std::string& path, mode_t mode, mode_t forbidden) {
-  const bool group = (forbidden & S_IRWXG) != 0;
-  return group ? message(N_("%1% has mode %2%: a password file must not be readable or writable "
-                            "by group or others (chmod 600 %1%)"),
-                         path, octal_mode(mode))
-               : message(N_("%1% has mode %2%: a secret file must not be readable or writable by "
-                            "others (chmod 640 %1%)"),
-                         path, octal_mode(mode));
+mode_t forbidden_bits(secret_kind kind) {
+  return kind == secret_kind::token ? S_IRWXO : S_IRWXG | S_IRWXO;
 }
+
+message mode_problem(const std::string& path, mode_t mode, secret_kind kind) {
+  switch (kind) {
+    case secret_kind::password:
+      return message(N_("%1% has mode %2%: a password file must not be readable or writable "
+                        "by group or others (chmod 600 %1%)"),
+                     path, octal_mode(mode));
+    case secret_kind::keytab:
+      return message(N_("%1% has mode %2%: a keytab must not be readable or writable by group "
+                        "or others (chmod 600 %1%)"),
+                     path, octal_mode(mode));
+    case secret_kind::token:
+      break;
+  }
+  return message(N_("%1% has mode %2%: a secret file must not be readable or writable by "
+                    "others (chmod 640 %1%)"),
+                 path, octal_mode(mode));
+}
+
+}  // namespace
 
 std::optional<named_file_error> file_error(const char* key, message why) {
   std::string english = why.str();
   return named_file_error{key, std::move(english), std::move(why)};
 }
 
-}  // namespace
-
 void wipe(std::string& s) {
   if (!s.empty()) OPENSSL_cleanse(s.data(), s.size());
   s.clear();
 }
 
-message read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+message read_private_file(const std::string& path, secret_kind kind, std::size_t max_bytes,
                           std::string& content) {
   content.clear();
   fd_guard f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)};
@@ -76,7 +88,7 @@ message read_private_file(const std::string& path, mode_t forbidden, std::size_t
   if (::fstat(f.fd, &st) != 0)
     return message(N_("%1%: cannot stat: %2%"), path, std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return message(N_("%1% is not a regular file"), path);
-  if ((st.st_mode & forbidden) != 0) return mode_problem(path, st.st_mode, forbidden);
+  if ((st.st_mode & forbidden_bits(kind)) != 0) return mode_problem(path, st.st_mode, kind);
   char buf[512];
   for (;;) {
     const ssize_t n = ::read(f.fd, buf, sizeof buf);
@@ -120,7 +132,7 @@ std::optional<named_file_error> read_relay_password(const relay_proxy_config& cf
   }
   const std::string& path = cfg.password_file;
   std::string content;
-  if (auto why = read_private_file(path, S_IRWXG | S_IRWXO, max_password_file, content);
+  if (auto why = read_private_file(path, secret_kind::password, max_password_file, content);
       !why.empty()) {
     return file_error("relay_proxy.password_file", std::move(why));
   }
@@ -148,7 +160,7 @@ std::optional<named_file_error> read_admin_token(const admin_config& cfg, std::s
   if (cfg.token_file.empty()) return std::nullopt;
   const auto fail = [](message why) { return file_error("admin.token_file", std::move(why)); };
   std::string content;
-  if (auto why = read_private_file(cfg.token_file, S_IRWXO, max_token_file, content);
+  if (auto why = read_private_file(cfg.token_file, secret_kind::token, max_token_file, content);
       !why.empty()) {
     return fail(std::move(why));
   }

@@ -19,11 +19,15 @@ namespace omsgw::config {
 /// Overwrites the bytes of `s` (a store the optimiser cannot drop), then empties it.
 void wipe(std::string& s);
 
+/// What a secret file holds, which decides who may not read it: a password or a keytab
+/// neither group nor others (0600), a token not others (0640: the operators' group).
+enum class secret_kind { password, keytab, token };
+
 /// Reads a secret file into `content`: it must be a regular file of at most `max_bytes`
-/// with none of the `forbidden` mode bits (checked on the opened descriptor, so the
+/// with none of the mode bits its kind forbids (checked on the opened descriptor, so the
 /// file checked is the file read). Returns why not (names the file and its mode,
 /// never the content); empty when the file was read.
-grammar::message read_private_file(const std::string& path, mode_t forbidden, std::size_t max_bytes,
+grammar::message read_private_file(const std::string& path, secret_kind kind, std::size_t max_bytes,
                                    std::string& content);
 
 /// A problem with a file the configuration names.
@@ -32,6 +36,9 @@ struct named_file_error {
   std::string message;    ///< English; names files and modes, never the secret
   grammar::message text;  ///< the same, for translation (check-config in the CLI)
 };
+
+/// The error of key: why, in English and for translation.
+std::optional<named_file_error> file_error(const char* key, grammar::message why);
 
 /// The relay password: with relay_proxy.address set and credentials configured, the
 /// first line of password_file (without its line end). The file must be a regular file

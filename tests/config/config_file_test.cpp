@@ -116,6 +116,44 @@ TEST_F(ConfigFile, AnUnusableRelayPasswordFileIsAConfigurationErrorWithItsKey) {
   EXPECT_TRUE(load_text(yaml, "f.yaml").ok());
 }
 
+// The keytab and the CA file are checked wherever the configuration is (check-config,
+// CLI edits, start, reload), each at its line: before, only start and reload refused
+// them, without a line, so a CLI edit wrote a file the next start refused.
+TEST_F(ConfigFile, AKeytabOthersCanReadIsAnErrorAtItsLine) {
+  const std::string kt = write("kt", "keytab-bytes", 0644);
+  const std::string yaml =
+      "relay_proxy:\n  address: http://127.0.0.1:3128\n  auth: negotiate\n  keytab: " + kt + "\n";
+  const file_load r = load_text(yaml, "f.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "relay_proxy.keytab");
+  EXPECT_EQ(r.errors[0].line, 4);
+  EXPECT_EQ(r.errors[0].column, 11);
+  EXPECT_TRUE(mentions(r.errors[0].message, "0644: a keytab must not")) << r.errors[0].message;
+  ::chmod(kt.c_str(), 0600);
+  EXPECT_TRUE(load_text(yaml, "f.yaml").ok());
+  // No relay: the keytab is unused and not read.
+  ::chmod(kt.c_str(), 0644);
+  EXPECT_TRUE(load_text("relay_proxy: { keytab: " + kt + " }\n", "f.yaml").ok());
+}
+
+TEST_F(ConfigFile, ACaFileWithNoCertificateIsAnErrorAtItsLine) {
+  const std::string bad = write("ca.pem", "not a certificate\n", 0644);
+  const std::string yaml =
+      "mode: enforce\nrelay_proxy: { address: https://proxy.corp:3128, ca_file: " + bad + " }\n";
+  const file_load r = load_text(yaml, "f.yaml");
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_EQ(r.errors[0].key, "relay_proxy.ca_file");
+  EXPECT_EQ(r.errors[0].line, 2);
+  EXPECT_TRUE(mentions(r.errors[0].message, "CA certificates") ||
+              mentions(r.errors[0].message, "no PEM certificate"))
+      << r.errors[0].message;
+  const file_load missing = load_text(
+      "relay_proxy: { address: https://proxy.corp:3128, ca_file: " + dir_ + "/absent.pem }\n",
+      "f.yaml");
+  ASSERT_EQ(missing.errors.size(), 1u);
+  EXPECT_EQ(missing.errors[0].key, "relay_proxy.ca_file");
+}
+
 TEST_F(ConfigFile, ARelayPasswordFileOfBlanksIsEmpty) {
   for (const char* text : {"", "\n", "   \n", " \t \r\nsecond-line\n"}) {
     SCOPED_TRACE(text);

@@ -379,6 +379,19 @@ def test_relay_proxy_get_set_clear_never_shows_the_password(tmp_path):
     assert r.returncode == 1 and "chmod 600" in r.stderr and secret not in r.stderr
     with open(path) as f:
         assert f.read() == text
+    # So are a keytab others can read and a CA file with no certificate (they were
+    # written, and the next start of the service failed on them).
+    loose_kt = str(tmp_path / "loose.keytab")
+    write(loose_kt, "keytab", 0o644)
+    r = omsgw("relay-proxy", "set", "--auth", "negotiate", "--keytab", loose_kt, config=path)
+    assert r.returncode == 1 and "relay_proxy.keytab" in r.stderr and "chmod 600" in r.stderr
+    bad_ca = str(tmp_path / "bad-ca.pem")
+    write(bad_ca, "not a certificate\n", 0o644)
+    r = omsgw("relay-proxy", "set", "--address", "https://proxy.corp.example:3128",
+              "--ca-file", bad_ca, config=path)
+    assert r.returncode == 1 and "relay_proxy.ca_file" in r.stderr
+    with open(path) as f:
+        assert f.read() == text
     # Passwords on the command line are refused.
     r = omsgw("relay-proxy", "set", "--address", "http://p.example:8080", "--username", "u",
               "--password", secret, config=path)
