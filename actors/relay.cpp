@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <optional>
 
 #include "config/relay_files.hpp"
 #include "config/secret_file.hpp"
@@ -70,13 +71,43 @@ relay_load_result load_one(const config::relay_proxy_config& cfg, const std::str
   return r;
 }
 
+/// An environment variable as the process started with it.
+struct start_value {
+  explicit start_value(const char* name) : name(name) {
+    if (const char* v = std::getenv(name)) value = v;
+  }
+  void restore() const {
+    if (value) {
+      ::setenv(name, value->c_str(), 1);
+    } else {
+      ::unsetenv(name);
+    }
+  }
+  const char* name;
+  std::optional<std::string> value;
+};
+
 /// Negotiate from a client keytab: MIT Kerberos acquires (and renews before expiry)
 /// the initiator's tickets from KRB5_CLIENT_KTNAME into an in-memory cache, so no
-/// ticket reaches the disk. Process-wide: set when the configuration is loaded.
-void use_client_keytab(const std::string& keytab) {
-  if (keytab.empty()) return;
-  ::setenv("KRB5_CLIENT_KTNAME", keytab.c_str(), 1);
-  ::setenv("KRB5CCNAME", "MEMORY:omsgw-relay", 1);
+/// ticket reaches the disk. Each keytab in force gets a cache of its own, so tickets of
+/// a keytab rotated or removed at reload are never used again; with none, the service's
+/// own credential cache and keytab settings (as the process started) apply again.
+/// Process-wide, so called by the relay actor only, when it puts a relay in force.
+void use_kerberos_credentials(const net::relay_ptr& relay) {
+  static const start_value ktname("KRB5_CLIENT_KTNAME");
+  static const start_value ccname("KRB5CCNAME");
+  static std::string in_force;
+  static unsigned caches = 0;
+  const std::string id = relay ? relay->keytab_id : std::string();
+  if (id == in_force) return;
+  in_force = id;
+  if (id.empty()) {
+    ktname.restore();
+    ccname.restore();
+    return;
+  }
+  ::setenv("KRB5_CLIENT_KTNAME", id.substr(0, id.rfind('#')).c_str(), 1);
+  ::setenv("KRB5CCNAME", ("MEMORY:omsgw-relay-" + std::to_string(++caches)).c_str(), 1);
 }
 
 }  // namespace
@@ -89,7 +120,8 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
     return r;
   };
   if (cfg.address.empty()) return r;  // direct: the other keys are unused
-  if (auto problem = config::check_relay_keytab(cfg)) {
+  std::string keytab_id;
+  if (auto problem = config::check_relay_keytab(cfg, &keytab_id)) {
     return fail(std::move(problem->key), std::move(problem->message));
   }
   std::string password;
@@ -109,12 +141,12 @@ relay_load_result load_relay_target(const config::relay_proxy_config& cfg) {
       return one;
     }
     auto t = std::make_shared<net::relay_target>(*one.target);
+    t->keytab_id = keytab_id;
     t->fallback = next;
     if (std::next(it) == chain.rend()) t->bypass = cfg.bypass;
     next = std::move(t);
   }
   config::wipe(password);
-  use_client_keytab(cfg.keytab);
   r.target = std::move(next);
   return r;
 }
@@ -149,6 +181,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                                  net::relay_ptr initial,
                                  std::shared_ptr<route_generations> generations) {
   self->state.current = std::move(initial);
+  use_kerberos_credentials(self->state.current);
   self->state.generations = std::move(generations);
   if (self->state.generations) {
     self->state.generations->publish_relay(self->state.current, self->state.generation);
@@ -179,6 +212,7 @@ relay_actor::behavior_type relay(relay_actor::stateful_pointer<relay_state> self
                                                     : "authentication " + next->scheme_name());
         }
         current = std::move(next);
+        use_kerberos_credentials(current);
         auto& st = self->state;
         ++st.generation;
         if (st.generations) st.generations->publish_relay(current, st.generation);  // first

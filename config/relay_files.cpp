@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <memory>
 
+#include "config/config_file.hpp"
+
 namespace omsgw::config {
 namespace {
 
@@ -15,10 +17,12 @@ constexpr std::size_t max_keytab = 1 << 20;
 
 }  // namespace
 
-std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg) {
+std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg, std::string* id) {
+  if (id) id->clear();
   if (cfg.address.empty() || cfg.keytab.empty()) return std::nullopt;
   std::string content;
   auto why = read_private_file(cfg.keytab, secret_kind::keytab, max_keytab, content);
+  if (why.empty() && id) *id = cfg.keytab + "#" + content_hash(content);
   wipe(content);
   if (why.empty()) return std::nullopt;
   return file_error("relay_proxy.keytab", std::move(why));

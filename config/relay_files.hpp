@@ -17,7 +17,9 @@ namespace omsgw::config {
 
 /// relay_proxy.keytab, when a relay is set and a keytab named: a regular file of at most
 /// 1 MiB that neither group nor others may read or write.
-std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg);
+/// `id` gets the keytab's path and a digest of its content ("" without a keytab).
+std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg,
+                                                   std::string* id = nullptr);
 
 /// relay_proxy.ca_file, when a relay is set and a CA file named: PEM CA certificates
 /// OpenSSL can load.

@@ -62,8 +62,8 @@ bool relay_target::operator==(const relay_target& o) const {
       (!fallback && !o.fallback) || (fallback && o.fallback && *fallback == *o.fallback);
   return host == o.host && port == o.port && tls == o.tls && auth == o.auth &&
          username == o.username && password == o.password && authorization == o.authorization &&
-         kerberos == o.kerberos && tls_trust == o.tls_trust && bypass == o.bypass &&
-         same_fallback;
+         kerberos == o.kerberos && keytab_id == o.keytab_id && tls_trust == o.tls_trust &&
+         bypass == o.bypass && same_fallback;
 }
 
 std::optional<relay_target> parse_relay_address(std::string_view address) {

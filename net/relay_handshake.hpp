@@ -52,6 +52,9 @@ struct relay_target {
   std::string password;       ///< for libcurl's schemes. SECRET.
   std::string authorization;  ///< "Basic <base64>" or empty (no credentials). SECRET.
   bool kerberos = false;      ///< negotiate credentials exist (keytab or credential cache)
+  /// Whose Kerberos credentials: "" = the service's credential cache, else the client
+  /// keytab's path and a digest of its content (a change is a relay change).
+  std::string keytab_id;
   /// https:// relays: the verifying TLS context (ca_file or the system store), built
   /// when the configuration is loaded so a bad CA file is a configuration error.
   std::shared_ptr<boost::asio::ssl::context> tls_context;

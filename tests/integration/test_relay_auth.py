@@ -11,6 +11,7 @@ relay's own log, and checks that no secret reaches the gateway's log.
 """
 import base64
 import os
+import signal
 import socket
 import ssl
 import subprocess
@@ -274,6 +275,40 @@ def test_negotiate_relay_with_client_keytab_carries_a_tls_fetch(env, gateways, t
     fetch(env, gw)
     squid.wait_log("TCP_TUNNEL/200", f"CONNECT allowed.test:{env['nginx'].port}",
                    f"omsgw@{REALM}")
+
+
+def test_a_keytab_changed_or_removed_at_reload_stops_authenticating_new_tunnels(
+        env, gateways, tmp_path):
+    """SPEC: every setting applies at reload. Before, the process kept the first keytab's
+    environment and in-memory tickets: after a switch to another principal's keytab
+    Squid still saw the first principal, and after `keytab: ""` new tunnels still
+    authenticated with the removed keytab."""
+    squid = env["squids"]["negotiate"]
+    second = env["kdc"].keytab("omsgw-b", str(tmp_path / "b.keytab"))
+    os.chmod(second, 0o600)
+    relay = {"address": squid.address("localhost"), "auth": "negotiate",
+             "keytab": env["client_keytab"]}
+    gw = start_gw(env, gateways, tmp_path, relay,
+                  upstream={"resolve": {"allowed.test": "127.0.0.1", "localhost": "127.0.0.1"}})
+    fetch(env, gw)
+    squid.wait_log("TCP_TUNNEL/200", f"omsgw@{REALM}")
+
+    gw.write_config({**gw.config, "relay_proxy": {**relay, "keytab": second}})
+    gw.signal(signal.SIGHUP)
+    gw.wait_event(100, "credentials changed")
+    before = len(squid.log_lines())
+    fetch(env, gw)
+    deadline = time.time() + 15
+    while len(squid.log_lines()) <= before and time.time() < deadline:
+        time.sleep(0.1)
+    assert any(f"omsgw-b@{REALM}" in line for line in squid.log_lines()[before:]), \
+        squid.log_lines()[before:]
+
+    # No keytab: the service's own credential cache, which holds nothing here.
+    gw.write_config({**gw.config, "relay_proxy": {**relay, "keytab": ""}})
+    gw.signal(signal.SIGHUP)
+    gw.wait_event(100, "configuration reloaded.*version 3")
+    assert refused(env, gw) != 200
 
 
 # ---------------------------------------------------------------- https:// relay
