@@ -19,6 +19,7 @@
 
 #include <boost/asio/post.hpp>
 #include <algorithm>
+#include <atomic>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -117,6 +118,9 @@ struct curl_job {
   char errbuf[CURL_ERROR_SIZE] = {};
   asio::any_io_executor ex;
   relay_open_handler done;
+  /// Set once the job is over for its attempt: by the curl thread as it posts done, or
+  /// by the attempt's abort (any thread), after which the curl thread drops the job.
+  std::shared_ptr<std::atomic<bool>> ended = std::make_shared<std::atomic<bool>>(false);
 
   ~curl_job() {
     if (easy) curl_easy_cleanup(easy);
@@ -317,6 +321,16 @@ class curl_worker {
     curl_multi_wakeup(multi_);
   }
 
+  /// A job was abandoned (its `ended` set by the abort): it is dropped on the worker's
+  /// next turn, before curl may write anything more for it.
+  void abandoned() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      sweep_ = true;
+    }
+    curl_multi_wakeup(multi_);
+  }
+
  private:
   curl_worker() {
     curl_global_init(CURL_GLOBAL_DEFAULT);
@@ -327,15 +341,18 @@ class curl_worker {
   void run() {
     for (;;) {
       std::deque<std::unique_ptr<curl_job>> fresh;
+      bool sweep = false;
       {
         std::lock_guard<std::mutex> lock(mutex_);
         fresh.swap(incoming_);
+        sweep = std::exchange(sweep_, false);
       }
       for (auto& j : fresh) {
         CURL* e = j->easy;
         jobs_[e] = std::move(j);
         curl_multi_add_handle(multi_, e);
       }
+      if (sweep) drop_abandoned();
       int running = 0;
       curl_multi_perform(multi_, &running);
       int left = 0;
@@ -343,6 +360,23 @@ class curl_worker {
         if (m->msg == CURLMSG_DONE) finish(m->easy_handle, m->data.result);
       }
       curl_multi_poll(multi_, nullptr, 0, 1000, nullptr);
+    }
+  }
+
+  /// Removes the abandoned jobs (ended while still running) from curl, which closes
+  /// their sockets through close_socket (~curl_job closes the ones kept). Their handlers
+  /// are not called, but released on their executor: they hold the opener, whose
+  /// socket belongs there.
+  void drop_abandoned() {
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (!it->second->ended->load()) {
+        ++it;
+        continue;
+      }
+      std::unique_ptr<curl_job> j = std::move(it->second);
+      it = jobs_.erase(it);
+      curl_multi_remove_handle(multi_, j->easy);
+      asio::post(j->ex, [done = std::move(j->done)] {});
     }
   }
 
@@ -360,6 +394,7 @@ class curl_worker {
       return;
     }
     relay_open_result r = result_of(*j, rc);
+    j->ended->store(true);  // an abort from now on has nothing to drop
     curl_multi_remove_handle(multi_, e);
     auto done = std::move(j->done);
     auto ex = j->ex;
@@ -369,16 +404,18 @@ class curl_worker {
 
   std::mutex mutex_;
   std::deque<std::unique_ptr<curl_job>> incoming_;
+  bool sweep_ = false;  ///< an attempt was abandoned: look for its job (under mutex_)
   std::map<CURL*, std::unique_ptr<curl_job>> jobs_;
   CURLM* multi_ = nullptr;
 };
 
 }  // namespace
 
-void curl_open_relay(int fd, const asio::ip::tcp::endpoint& relay_ep, bool may_reconnect,
-                     std::shared_ptr<const relay_target> relay, std::string host,
-                     std::uint16_t port, std::chrono::milliseconds timeout,
-                     asio::any_io_executor ex, relay_open_handler done) {
+relay_open_abort curl_open_relay(int fd, const asio::ip::tcp::endpoint& relay_ep,
+                                 bool may_reconnect, std::shared_ptr<const relay_target> relay,
+                                 std::string host, std::uint16_t port,
+                                 std::chrono::milliseconds timeout, asio::any_io_executor ex,
+                                 relay_open_handler done) {
   auto& worker = curl_worker::instance();  // curl_global_init before the first easy handle
   auto j = std::make_unique<curl_job>();
   j->given_fd = fd;
@@ -392,7 +429,11 @@ void curl_open_relay(int fd, const asio::ip::tcp::endpoint& relay_ep, bool may_r
   j->relay_ep = relay_ep;
   j->timeout_ms = static_cast<long>(timeout.count());
   configure(*j);
+  auto ended = j->ended;
   worker.submit(std::move(j));
+  return [&worker, ended] {
+    if (!ended->exchange(true)) worker.abandoned();
+  };
 }
 
 }  // namespace omsgw::net

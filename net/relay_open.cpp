@@ -45,8 +45,10 @@ namespace {
 
 // ---------------------------------------------------------------- plain (Beast)
 
-void open_plain(tcp::socket& socket, std::shared_ptr<const relay_target> relay, std::string host,
-                std::uint16_t port, relay_open_handler done) {
+/// The exchange runs on the caller's socket: closing it (the caller's part of an abort)
+/// ends it, so there is nothing else to abort.
+relay_open_abort open_plain(tcp::socket& socket, std::shared_ptr<const relay_target> relay,
+                            std::string host, std::uint16_t port, relay_open_handler done) {
   const relay_target& r = *relay;
   async_relay_handshake(
       socket, r, host, port,
@@ -70,6 +72,7 @@ void open_plain(tcp::socket& socket, std::shared_ptr<const relay_target> relay, 
         }
         done(std::move(res));
       });
+  return [] {};
 }
 
 // ---------------------------------------------------------------- TLS bridge
@@ -116,8 +119,9 @@ bool loopback_pair(int fds[2]) {
 /// TLS to an https:// relay, bridged to one end of a loopback pair: what the tunnel (and
 /// first libcurl) writes to the other end goes out encrypted, what the relay sends comes
 /// back in clear. It lives as long as bytes flow, kept alive by its own pending
-/// operations, and ends when either side closes. A copy path (no splice): every byte
-/// is read into user space once more and encrypted/decrypted.
+/// operations, and ends when either side closes, or at once when its attempt is
+/// abandoned (the handshake then never leads to a CONNECT). A copy path (no splice):
+/// every byte is read into user space once more and encrypted/decrypted.
 class tls_bridge : public std::enable_shared_from_this<tls_bridge> {
  public:
   tls_bridge(tcp::socket socket, ssl::context& ctx)
@@ -131,6 +135,8 @@ class tls_bridge : public std::enable_shared_from_this<tls_bridge> {
     stream_.set_verify_callback(ssl::host_name_verification(name));
     stream_.async_handshake(ssl::stream_base::client, [self = shared_from_this(),
                                                        done = std::move(done)](const error_code& ec) {
+      // Abandoned: even a handshake that completed just before must not go on.
+      if (self->abandoned_) return done(-1, "attempt abandoned");
       if (ec) return done(-1, "TLS handshake failed: " + ec.message());
       int fds[2];
       if (!loopback_pair(fds)) return done(-1, "no loopback pair for the TLS bridge");
@@ -140,6 +146,13 @@ class tls_bridge : public std::enable_shared_from_this<tls_bridge> {
       self->to_relay();
       done(fds[0], {});
     });
+  }
+
+  /// The attempt is over without a tunnel: both sockets are closed now, not after a
+  /// half-close the relay may never answer (which would keep the fd in FIN-WAIT-2).
+  void abandon() {
+    abandoned_ = true;
+    close();
   }
 
  private:
@@ -192,13 +205,18 @@ class tls_bridge : public std::enable_shared_from_this<tls_bridge> {
   std::array<char, 16 * 1024> out_{};
   bool relay_done_ = false;
   bool local_done_ = false;
+  bool abandoned_ = false;
 };
 
-void open_tls(tcp::socket& socket, const tcp::endpoint& relay_ep,
-              std::shared_ptr<const relay_target> relay, std::string host, std::uint16_t port,
-              std::chrono::milliseconds timeout, relay_open_handler done) {
+/// The socket is the bridge's from here on, so the abort closes the bridge (and with it
+/// the relay's socket) and drops libcurl's job once the handshake has started one.
+relay_open_abort open_tls(tcp::socket& socket, const tcp::endpoint& relay_ep,
+                          std::shared_ptr<const relay_target> relay, std::string host,
+                          std::uint16_t port, std::chrono::milliseconds timeout,
+                          relay_open_handler done) {
   auto ex = socket.get_executor();
   auto bridge = std::make_shared<tls_bridge>(std::move(socket), *relay->tls_context);
+  auto curl_abort = std::make_shared<relay_open_abort>();
   const std::string name = relay->host;
   bridge->start(name, [=, done = std::move(done)](int fd, std::string why) mutable {
     if (fd < 0) {
@@ -208,16 +226,21 @@ void open_tls(tcp::socket& socket, const tcp::endpoint& relay_ep,
       return done(std::move(r));
     }
     // On success result.fd is this same end, handed back by curl for the tunnel.
-    curl_open_relay(fd, relay_ep, false, relay, host, port, timeout, ex, std::move(done));
+    *curl_abort =
+        curl_open_relay(fd, relay_ep, false, relay, host, port, timeout, ex, std::move(done));
   });
+  return [weak = std::weak_ptr<tls_bridge>(bridge), curl_abort] {
+    if (auto b = weak.lock()) b->abandon();
+    if (*curl_abort) (*curl_abort)();
+  };
 }
 
 }  // namespace
 
-void async_open_relay(tcp::socket& socket, const tcp::endpoint& relay_ep,
-                      std::shared_ptr<const relay_target> relay, std::string host,
-                      std::uint16_t port, std::chrono::milliseconds timeout,
-                      relay_open_handler done) {
+relay_open_abort async_open_relay(tcp::socket& socket, const tcp::endpoint& relay_ep,
+                                  std::shared_ptr<const relay_target> relay, std::string host,
+                                  std::uint16_t port, std::chrono::milliseconds timeout,
+                                  relay_open_handler done) {
   switch (relay->kind()) {
     case relay_kind::plain:
       return open_plain(socket, std::move(relay), std::move(host), port, std::move(done));
@@ -232,10 +255,11 @@ void async_open_relay(tcp::socket& socket, const tcp::endpoint& relay_ep,
     relay_open_result r;
     r.outcome = relay_outcome::refused;
     r.detail = "relay " + relay->display() + ": out of descriptors";
-    return asio::post(socket.get_executor(), [r, done = std::move(done)]() { done(r); });
+    asio::post(socket.get_executor(), [r, done = std::move(done)]() { done(r); });
+    return [] {};
   }
-  curl_open_relay(fd, relay_ep, true, std::move(relay), std::move(host), port, timeout,
-                  socket.get_executor(), std::move(done));
+  return curl_open_relay(fd, relay_ep, true, std::move(relay), std::move(host), port, timeout,
+                         socket.get_executor(), std::move(done));
 }
 
 }  // namespace omsgw::net

@@ -44,23 +44,34 @@ struct relay_open_result {
 };
 using relay_open_handler = std::function<void(relay_open_result)>;
 
+/// Abandons an exchange (deadline passed, client gone, fallback taken): whatever the
+/// exchange holds besides the caller's socket (the TLS bridge and its socket to the
+/// relay, libcurl's job and its sockets) is closed now, and nothing more is sent to the
+/// relay. Called on the socket's executor; idempotent; harmless once the exchange has
+/// ended, except that after a successful TLS exchange it would close the tunnel's bridge.
+/// After it, done may be dropped uncalled (released on the executor); if it is still
+/// called, a result.fd in it is the receiver's to close.
+using relay_open_abort = std::function<void()>;
+
 /// Opens the tunnel to host:port through relay on socket (connected to relay_ep).
-/// done is called exactly once on socket's executor. With kind tls the socket is moved
-/// into the TLS bridge and result.fd is the bridge's end. timeout bounds libcurl's part
-/// (the caller's own deadline still applies; a late result must then be dropped and
-/// its fd closed).
-void async_open_relay(boost::asio::ip::tcp::socket& socket,
-                      const boost::asio::ip::tcp::endpoint& relay_ep,
-                      std::shared_ptr<const relay_target> relay, std::string host,
-                      std::uint16_t port, std::chrono::milliseconds timeout,
-                      relay_open_handler done);
+/// done is called exactly once on socket's executor, unless the returned abort is
+/// called first. With kind tls the socket is moved into the TLS bridge and result.fd is
+/// the bridge's end. timeout bounds libcurl's part (the caller's own deadline still
+/// applies: it calls abort, and the caller closes its socket).
+relay_open_abort async_open_relay(boost::asio::ip::tcp::socket& socket,
+                                  const boost::asio::ip::tcp::endpoint& relay_ep,
+                                  std::shared_ptr<const relay_target> relay, std::string host,
+                                  std::uint16_t port, std::chrono::milliseconds timeout,
+                                  relay_open_handler done);
 
 /// Runs the CONNECT exchange with libcurl on fd (taken over: curl closes it). With
 /// may_reconnect, curl may open a new connection to relay_ep when the relay closes
-/// after a 407. done is posted to ex.
-void curl_open_relay(int fd, const boost::asio::ip::tcp::endpoint& relay_ep, bool may_reconnect,
-                     std::shared_ptr<const relay_target> relay, std::string host,
-                     std::uint16_t port, std::chrono::milliseconds timeout,
-                     boost::asio::any_io_executor ex, relay_open_handler done);
+/// after a 407. done is posted to ex. The abort returned may be called from any thread:
+/// the curl thread then drops the job (closing its sockets) without calling done.
+relay_open_abort curl_open_relay(int fd, const boost::asio::ip::tcp::endpoint& relay_ep,
+                                 bool may_reconnect, std::shared_ptr<const relay_target> relay,
+                                 std::string host, std::uint16_t port,
+                                 std::chrono::milliseconds timeout, boost::asio::any_io_executor ex,
+                                 relay_open_handler done);
 
 }  // namespace omsgw::net

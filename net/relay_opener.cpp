@@ -1,6 +1,9 @@
 #include "net/relay_opener.hpp"
 
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include <utility>
 
 namespace omsgw::net {
 using boost::system::error_code;
@@ -55,10 +58,10 @@ void relay_open_opener::async_open(tcp::socket socket, std::string host, std::ui
   done_ = std::move(done);
   error_code ignored;
   const tcp::endpoint relay_endpoint = socket_->remote_endpoint(ignored);
-  async_open_relay(*socket_, relay_endpoint, relay_, std::move(host), port, timeout_,
-                   [self = shared_from_this(), relay_endpoint](relay_open_result r) {
-                     self->on_opened(relay_endpoint, std::move(r));
-                   });
+  abort_ = async_open_relay(*socket_, relay_endpoint, relay_, std::move(host), port, timeout_,
+                            [self = shared_from_this(), relay_endpoint](relay_open_result r) {
+                              self->on_opened(relay_endpoint, std::move(r));
+                            });
 }
 
 void relay_open_opener::on_opened(const tcp::endpoint& relay_endpoint, relay_open_result r) {
@@ -68,6 +71,11 @@ void relay_open_opener::on_opened(const tcp::endpoint& relay_endpoint, relay_ope
   }
   auto done = std::move(done_);
   done_ = nullptr;
+  // The exchange has ended. A failed one over TLS still has its bridge, which would
+  // only half-close towards the relay: closed now. A tunnel's bridge is left alone.
+  if (auto abort = std::exchange(abort_, nullptr); abort && r.outcome != relay_outcome::ok) {
+    abort();
+  }
   error_code ignored;
   if (r.fd >= 0) {
     // libcurl reconnected, or the tunnel goes through the TLS bridge: that is our socket.
@@ -92,8 +100,17 @@ void relay_open_opener::on_opened(const tcp::endpoint& relay_endpoint, relay_ope
 
 void relay_open_opener::cancel() {
   done_ = nullptr;
+  if (auto abort = std::exchange(abort_, nullptr)) abort();
+  close_socket();
+}
+
+/// Shut down before the close: libcurl may still hold a duplicate of this descriptor,
+/// and only a shutdown ends the connection for both (nothing more reaches the relay).
+void relay_open_opener::close_socket() {
+  if (!socket_ || !socket_->is_open()) return;
+  ::shutdown(socket_->native_handle(), SHUT_RDWR);
   error_code ignored;
-  if (socket_) socket_->close(ignored);
+  socket_->close(ignored);
 }
 
 }  // namespace omsgw::net

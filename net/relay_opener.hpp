@@ -66,7 +66,9 @@ class relay_opener {
   /// unless cancel() came first (then never). The opener owns the socket until then.
   virtual void async_open(tcp::socket socket, std::string host, std::uint16_t port,
                           handler done) = 0;
-  /// Stops the exchange (closes the socket); the pending done is dropped.
+  /// Abandons the exchange: every socket it holds is closed now (the relay's, the TLS
+  /// bridge's, libcurl's), nothing more is sent to the relay, and the pending done is
+  /// dropped. Harmless after done (the tunnel's stream is the owner's by then).
   virtual void cancel() = 0;
 };
 
@@ -88,11 +90,13 @@ class relay_open_opener final : public relay_opener,
 
  private:
   void on_opened(const tcp::endpoint& relay_endpoint, relay_open_result r);
+  void close_socket();
 
   relay_ptr relay_;
   std::chrono::milliseconds timeout_;
   std::unique_ptr<tcp::socket> socket_;
   handler done_;
+  relay_open_abort abort_;  ///< until the exchange has ended: abandons it
 };
 
 }  // namespace omsgw::net

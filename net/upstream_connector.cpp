@@ -270,6 +270,9 @@ void upstream_connector::finish(upstream_outcome out) {
   auto done = std::move(done_);
   done_ = nullptr;
   deadline_.cancel();
+  // The opener keeps itself alive while its exchange is pending: dropping it would
+  // leave the relay's socket open (and a late TLS handshake sending its CONNECT).
+  if (opener_) opener_->cancel();
   opener_.reset();
   error_code ignored;
   socket_.close(ignored);

@@ -1,11 +1,14 @@
 // The upstream connector over real loopback sockets: the address guard on every
 // candidate, pins and literals without the resolver, candidates in turn, DNS errors,
-// and the relay handshake.
+// the relay handshake, and relay attempts of every kind letting go of their sockets
+// when they are abandoned.
 #include "net/upstream_connector.hpp"
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/write.hpp>
 #include <optional>
 
@@ -221,6 +224,116 @@ TEST_F(UpstreamConnector, GuardsAnIpLiteralDestinationEvenThroughARelay) {
   settle(ctx);
   EXPECT_TRUE(relay.seen().empty());  // never connected to the relay
 }
+
+/// A relay on loopback that accepts one connection and never says a word (a hung
+/// relay: TCP works, the proxy behind it does not). closed: the gateway's end of the
+/// connection went away (EOF or reset), which only the gateway can cause.
+struct silent_relay {
+  explicit silent_relay(asio::io_context& ctx) : l(ctx), socket(ctx) {
+    l.acceptor.non_blocking(false);
+    l.acceptor.async_accept(socket, [this](const boost::system::error_code& ec) {
+      if (!ec) read();
+    });
+  }
+  void read() {
+    socket.async_read_some(asio::buffer(buf),
+                           [this](const boost::system::error_code& ec, std::size_t n) {
+                             if (ec) {
+                               closed = true;
+                               return;
+                             }
+                             seen.append(buf.data(), n);
+                             read();
+                           });
+  }
+  /// A relay of the kind asked for, at this listener.
+  relay_ptr target(relay_kind kind) const {
+    auto r = std::make_shared<relay_target>();
+    r->host = "127.0.0.1";
+    r->port = l.port();
+    if (kind == relay_kind::curl) {  // libcurl answers the 407s
+      r->auth = config::relay_auth::digest;
+      r->username = "svc";
+      r->password = "pw";
+    }
+    if (kind == relay_kind::tls) {
+      r->tls = true;
+      r->tls_context = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
+    }
+    return r;
+  }
+  listener l;
+  tcp::socket socket;
+  std::array<char, 4096> buf{};
+  std::string seen;  ///< the CONNECT, or the TLS ClientHello
+  bool closed = false;
+};
+
+/// Every kind of relay attempt: our own CONNECT, libcurl's, TLS (its bridge, then curl).
+struct AbandonedRelayAttempt : UpstreamConnector, ::testing::WithParamInterface<relay_kind> {
+  /// The attempt let go of the relay's socket (the relay sees it closed) and of
+  /// everything else: nothing holds relay (the connector, opener, bridge or curl job,
+  /// whose last references go on ctx) but the caller.
+  bool released(const silent_relay& relay, const relay_ptr& target) {
+    return run_until(
+        ctx, [&] { return relay.closed && target.use_count() == 1; }, std::chrono::seconds(5));
+  }
+};
+
+TEST_P(AbandonedRelayAttempt, ATimedOutAttemptClosesItsSocketEvenWithoutFallback) {
+  silent_relay relay(ctx);
+  relay_ptr target = relay.target(GetParam());
+  upstream_target t{"dest.example", 443, policy_with(false), target, {}};
+  t.timeout = std::chrono::seconds(1);
+  auto c = connect(std::move(t));
+  wait();
+  EXPECT_EQ(result->why, connect_failure::timeout) << result->detail;
+  result.reset();  // it names the relay too
+  c.reset();
+  EXPECT_TRUE(released(relay, target));
+}
+
+TEST_P(AbandonedRelayAttempt, ACancelledAttemptClosesItsSocketAtOnce) {
+  silent_relay relay(ctx);
+  relay_ptr target = relay.target(GetParam());
+  upstream_target t{"dest.example", 443, policy_with(false), target, {}};
+  t.timeout = std::chrono::seconds(30);  // cancel() (agent gone, gateway stopping) comes first
+  auto c = connect(std::move(t));
+  ASSERT_TRUE(run_until(ctx, [&] { return !relay.seen.empty(); }));  // mid-exchange
+  c->cancel();
+  c.reset();
+  EXPECT_TRUE(released(relay, target));
+  EXPECT_EQ(calls, 0);
+}
+
+TEST_P(AbandonedRelayAttempt, TheFallbackClosesTheSocketOfTheRelayItLeaves) {
+  silent_relay hung(ctx);
+  fake_relay next(ctx, "HTTP/1.1 200 Connection established\r\n\r\n");
+  auto chain = std::make_shared<relay_target>(*hung.target(GetParam()));
+  chain->fallback = next.target();
+  const relay_ptr head = std::move(chain);
+  upstream_target t{"dest.example", 443, policy_with(false), head, {}};
+  t.timeout = std::chrono::seconds(1);
+  connect(std::move(t));
+  wait();
+  ASSERT_TRUE(result->ok()) << result->detail;
+  EXPECT_EQ(result->endpoint.port(), next.l.port());
+  EXPECT_TRUE(released(hung, head));
+}
+
+INSTANTIATE_TEST_SUITE_P(EveryKind, AbandonedRelayAttempt,
+                         ::testing::Values(relay_kind::plain, relay_kind::curl, relay_kind::tls),
+                         [](const ::testing::TestParamInfo<relay_kind>& info) {
+                           switch (info.param) {
+                             case relay_kind::plain:
+                               return std::string("plain");
+                             case relay_kind::curl:
+                               return std::string("curl");
+                             case relay_kind::tls:
+                               return std::string("tls");
+                           }
+                           return std::string("unknown");
+                         });
 
 }  // namespace
 }  // namespace omsgw::net
