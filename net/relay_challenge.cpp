@@ -197,7 +197,9 @@ std::vector<std::string_view> curl_challenge_texts(std::string_view value) {
 }
 
 void relay_offer::add(std::string_view value) {
-  // As curl_copy_header_value: white space around the value is not part of it.
+  // As Curl_copy_header_value: the value ends at a CR, LF or NUL (curl's string ends
+  // there), and white space around it is not part of it.
+  value = value.substr(0, value.find_first_of(std::string_view("\r\n\0", 3)));
   while (!value.empty() && is_curl_space(value.front())) value.remove_prefix(1);
   while (!value.empty() && is_curl_space(value.back())) value.remove_suffix(1);
   const auto parsed = parse_challenges(value);

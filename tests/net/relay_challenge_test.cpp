@@ -99,6 +99,10 @@ TEST(RelayOffer, WhatOnlyCurlsLooserReadingFindsCountsToo) {
   EXPECT_TRUE(quoted.ntlm_v1);
   EXPECT_TRUE(quoted.schemes & CURLAUTH_NTLM);
   EXPECT_TRUE(offer_of({"NTLM\v" + v1 + "\v"}).ntlm_v1);
+  // Curl_copy_header_value ends the value at a CR inside the line, or a NUL (which 7.88
+  // refuses earlier, in Curl_headers_push).
+  EXPECT_TRUE(offer_of({"NTLM " + v1 + std::string("\0junk", 5)}).ntlm_v1);
+  EXPECT_TRUE(offer_of({"Basic realm=x, NTLM " + v1 + "\rjunk\r\n"}).ntlm_v1);
 }
 
 TEST(RelayOffer, DigestStaleAndSchemes) {
