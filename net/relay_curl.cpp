@@ -18,20 +18,16 @@
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
-#include <algorithm>
 #include <atomic>
-#include <cctype>
-#include <cstdlib>
-#include <cstring>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <string_view>
-#include <utility>
 #include <thread>
+#include <utility>
 
 #include "net/address.hpp"
-#include "net/relay_ntlm.hpp"
+#include "net/relay_curl_guard.hpp"
 #include "net/relay_open.hpp"
 
 namespace omsgw::net {
@@ -46,10 +42,14 @@ unsigned long auth_mask(const relay_target& r) {
   using config::relay_auth;
   const bool password = !r.username.empty();
   switch (r.auth) {
-    case relay_auth::basic: return password ? CURLAUTH_BASIC : 0;
-    case relay_auth::digest: return CURLAUTH_DIGEST;
-    case relay_auth::ntlm: return CURLAUTH_NTLM;
-    case relay_auth::negotiate: return CURLAUTH_NEGOTIATE;
+    case relay_auth::basic:
+      return password ? CURLAUTH_BASIC : 0;
+    case relay_auth::digest:
+      return CURLAUTH_DIGEST;
+    case relay_auth::ntlm:
+      return CURLAUTH_NTLM;
+    case relay_auth::negotiate:
+      return CURLAUTH_NEGOTIATE;
     case relay_auth::auto_:
       return (r.kerberos ? CURLAUTH_NEGOTIATE : 0UL) |
              (password ? CURLAUTH_NTLM | CURLAUTH_DIGEST | CURLAUTH_BASIC : 0UL);
@@ -67,36 +67,6 @@ const char* scheme_used(unsigned long offered, unsigned long wanted) {
   return nullptr;
 }
 
-/// SPEC's answer for auto: the strongest scheme offered, in the order Negotiate, NTLM,
-/// Digest, Basic. curl's own pick (scheme_used) differs only when Digest and NTLM are
-/// both offered: then the job narrows CURLOPT_PROXYAUTH to this one scheme and retries.
-unsigned long spec_choice(unsigned long both) {
-  for (unsigned long s : {CURLAUTH_NEGOTIATE, CURLAUTH_NTLM, CURLAUTH_DIGEST, CURLAUTH_BASIC}) {
-    if (both & s) return s;
-  }
-  return 0;
-}
-
-/// The scheme bit named by a Proxy-Authenticate header line, 0 for any other line.
-unsigned long offered_scheme(std::string_view line) {
-  static constexpr std::string_view name = "proxy-authenticate:";
-  auto iequal = [](std::string_view a, std::string_view b) {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-             return std::tolower(static_cast<unsigned char>(x)) ==
-                    std::tolower(static_cast<unsigned char>(y));
-           });
-  };
-  if (line.size() < name.size() || !iequal(line.substr(0, name.size()), name)) return 0;
-  line.remove_prefix(name.size());
-  while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
-  const std::string_view scheme = line.substr(0, line.find_first_of(" \t\r\n"));
-  if (iequal(scheme, "negotiate")) return CURLAUTH_NEGOTIATE;
-  if (iequal(scheme, "ntlm")) return CURLAUTH_NTLM;
-  if (iequal(scheme, "digest")) return CURLAUTH_DIGEST;
-  if (iequal(scheme, "basic")) return CURLAUTH_BASIC;
-  return 0;
-}
-
 struct curl_job {
   CURL* easy = nullptr;
   int given_fd = -1;  ///< the connected socket, handed to curl on its first opensocket
@@ -106,10 +76,7 @@ struct curl_job {
   bool may_reconnect = false;
   asio::ip::tcp::endpoint relay_ep;
   long timeout_ms = 0;
-  long status = 0;             ///< the status of the relay's answer being read
-  unsigned long offered = 0;   ///< the schemes its Proxy-Authenticate headers offer
-  unsigned long narrowed = 0;  ///< != 0: retry with this scheme alone (SPEC's order)
-  bool ntlm_v1 = false;        ///< stopped: the relay's NTLM challenge would get NTLMv1
+  curl_answer_guard guard;  ///< reads the relay's answers before curl acts on them
   std::shared_ptr<const relay_target> relay;
   std::string host;
   std::uint16_t port = 0;
@@ -158,39 +125,44 @@ int socket_options(void* p, curl_socket_t fd, curlsocktype) {
   return fd == j->given_fd ? CURL_SOCKOPT_ALREADY_CONNECTED : CURL_SOCKOPT_OK;
 }
 
-/// Reads the relay's CONNECT answers as curl sees them. At the end of the first 407
-/// whose offers curl would answer in its own order rather than SPEC's, stops the
-/// transfer (curl: CURLE_WRITE_ERROR) so that the worker retries with the SPEC scheme
-/// alone on a new connection. Only where a new connection is possible (not through a
-/// TLS bridge); a narrowed retry never narrows again, so auto never downgrades.
+/// Every line of the relay's answers passes the guard first; 0 stops the transfer.
 size_t on_header(char* data, size_t size, size_t count, void* p) {
   auto* j = static_cast<curl_job*>(p);
   const std::string_view line(data, size * count);
-  if (line.rfind("HTTP/", 0) == 0) {
-    j->offered = 0;
-    const auto sp = line.find(' ');
-    const std::string code(sp == std::string_view::npos ? "" : line.substr(sp + 1, 3));
-    j->status = std::atol(code.c_str());
-  } else if (line == "\r\n" || line == "\n") {
-    const unsigned long both = j->offered & j->mask;
-    const unsigned long want = spec_choice(both);
-    if (j->status == 407 && j->may_reconnect && j->narrowed == 0 &&
-        j->relay->auth == config::relay_auth::auto_ && want != 0 &&
-        std::strcmp(scheme_used(both, both), scheme_used(want, want)) != 0) {
-      j->narrowed = want;
-      return 0;
+  return j->guard.feed(line) ? line.size() : 0;
+}
+
+/// The guard's reason for stopping the transfer, in r; false when it did not stop it.
+bool stopped_by_guard(const curl_job& j, relay_open_result& r) {
+  const std::string who = "relay " + j.relay->display();
+  const std::string refusal = who + " refused CONNECT " + authority_text(j.host, j.port) +
+                              ": 407 Proxy Authentication Required (";
+  switch (j.guard.why()) {
+    case curl_answer_guard::stop::ntlm_v1:
+      r.outcome = relay_outcome::auth_failed;
+      r.detail =
+          refusal + "ntlm: the relay's challenge allows only NTLMv1, which omsgw does not send)";
+      return true;
+    case curl_answer_guard::stop::too_many_rounds:
+      // SPEC: never a fallback after an authentication failure, as for a refusal.
+      r.outcome = relay_outcome::auth_failed;
+      r.detail = refusal + j.guard.scheme() + ": relay kept asking for credentials after " +
+                 std::to_string(j.guard.answers()) + " answers)";
+      return true;
+    case curl_answer_guard::stop::bad_answer: {
+      // Worded as our own CONNECT (net/relay_handshake) words the same answer.
+      relay_answer bad;
+      bad.status = relay_status::bad_answer;
+      bad.detail = j.guard.problem();
+      r.outcome = relay_outcome::refused;
+      r.detail = describe(*j.relay, j.host, j.port, bad);
+      return true;
     }
-  } else {
-    const unsigned long scheme = offered_scheme(line);
-    j->offered |= scheme;
-    // Stop before curl answers a challenge with NTLMv1 (SPEC: NTLMv2 only).
-    if (scheme == CURLAUTH_NTLM && (j->mask & CURLAUTH_NTLM) &&
-        ntlm_challenge_wants_v1(line.substr(line.find(':') + 1))) {
-      j->ntlm_v1 = true;
-      return 0;
-    }
+    case curl_answer_guard::stop::none:
+    case curl_answer_guard::stop::narrow:
+      break;
   }
-  return line.size();
+  return false;
 }
 
 /// What the attempt means for the tunnel; the socket is taken over when it worked.
@@ -200,13 +172,7 @@ relay_open_result result_of(curl_job& j, CURLcode rc) {
   const std::string target = authority_text(j.host, j.port);
   long code = 0;
   curl_easy_getinfo(j.easy, CURLINFO_HTTP_CONNECTCODE, &code);
-  if (j.ntlm_v1) {
-    r.outcome = relay_outcome::auth_failed;
-    r.detail = who + " refused CONNECT " + target +
-               ": 407 Proxy Authentication Required (ntlm: the relay's challenge allows only "
-               "NTLMv1, which omsgw does not send)";
-    return r;
-  }
+  if (stopped_by_guard(j, r)) return r;
   if (rc == CURLE_OK) {
     std::swap(r.fd, j.kept_fd);
     if (r.fd < 0) {
@@ -225,12 +191,12 @@ relay_open_result result_of(curl_job& j, CURLcode rc) {
     r.outcome = relay_outcome::auth_failed;
     r.detail = who + " refused CONNECT " + target + ": 407 Proxy Authentication Required (" +
                (used ? std::string(used) + " credentials refused"
-                     : "it offers no scheme relay_proxy.auth " +
-                           config::to_string(j.relay->auth) + " allows") +
+                     : "it offers no scheme relay_proxy.auth " + config::to_string(j.relay->auth) +
+                           " allows") +
                ")";
     return r;
   }
-  if (code != 0) {
+  if (code != 0 && code / 100 != 2) {  // a 2xx that failed is curl's error, below
     r.outcome = relay_outcome::refused;
     r.detail = who + " refused CONNECT " + target + ": " + std::to_string(code);
     return r;
@@ -253,10 +219,10 @@ void configure(curl_job& j) {
   const std::string url = "http://" + authority_text(j.host, j.port) + "/";
   const std::string proxy = "http://" + relay_authority;
   if (!parse_ip_literal(r.host) && !j.resolve) {
-    const std::string pin = r.host + ":" + std::to_string(r.port) + ":" +
-                            (j.relay_ep.address().is_v6()
-                                 ? "[" + j.relay_ep.address().to_string() + "]"
-                                 : j.relay_ep.address().to_string());
+    const std::string pin =
+        r.host + ":" + std::to_string(r.port) + ":" +
+        (j.relay_ep.address().is_v6() ? "[" + j.relay_ep.address().to_string() + "]"
+                                      : j.relay_ep.address().to_string());
     j.resolve = curl_slist_append(nullptr, pin.c_str());
   }
   if (j.resolve) curl_easy_setopt(e, CURLOPT_RESOLVE, j.resolve);
@@ -291,16 +257,15 @@ void configure(curl_job& j) {
   }
 }
 
-/// The retry on_header asked for: a new transfer answering j.narrowed alone, on a new
-/// connection to the same checked address (open_socket opens it, curl connects it).
+/// The retry the guard asked for: a new transfer answering its narrowed scheme alone, on
+/// a new connection to the same checked address (open_socket opens it, curl connects it).
 void narrow(curl_job& j) {
   curl_easy_cleanup(j.easy);
   j.easy = nullptr;
   if (j.kept_fd >= 0) ::close(j.kept_fd);
   j.kept_fd = j.current_fd = j.given_fd = -1;  // given already: a fresh fd may reuse the number
-  j.mask = j.narrowed;
-  j.status = 0;
-  j.offered = 0;
+  j.mask = j.guard.narrowed();
+  j.guard.restart(j.mask);
   j.errbuf[0] = 0;
   configure(j);
 }
@@ -385,7 +350,7 @@ class curl_worker {
     if (it == jobs_.end()) return;
     std::unique_ptr<curl_job> j = std::move(it->second);
     jobs_.erase(it);
-    if (rc == CURLE_WRITE_ERROR && j->narrowed != 0) {  // on_header asked for a retry
+    if (rc == CURLE_WRITE_ERROR && j->guard.why() == curl_answer_guard::stop::narrow) {
       curl_multi_remove_handle(multi_, e);
       narrow(*j);
       CURL* again = j->easy;
@@ -424,6 +389,8 @@ relay_open_abort curl_open_relay(int fd, const asio::ip::tcp::endpoint& relay_ep
   j->host = std::move(host);
   j->port = port;
   j->mask = auth_mask(*j->relay);
+  j->guard =
+      curl_answer_guard(j->mask, may_reconnect && j->relay->auth == config::relay_auth::auto_);
   j->ex = std::move(ex);
   j->done = std::move(done);
   j->relay_ep = relay_ep;

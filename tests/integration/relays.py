@@ -254,6 +254,17 @@ class FakeRelay:
     def _answer(self, conn):
         raise NotImplementedError
 
+    @staticmethod
+    def _read_head(conn):
+        """The request head from conn (up to its blank line), None if it closes first."""
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = conn.recv(4096)
+            if not chunk:
+                return None
+            head += chunk
+        return head
+
     def address(self):
         return f"http://127.0.0.1:{self.port}"
 
@@ -279,13 +290,63 @@ class RefusingRelay(FakeRelay):
         super().__init__()
 
     def _answer(self, conn):
-        head = b""
-        while b"\r\n\r\n" not in head:
-            chunk = conn.recv(4096)
-            if not chunk:
-                return
-            head += chunk
-        if head.startswith(b"CONNECT "):
+        head = self._read_head(conn)
+        if head and head.startswith(b"CONNECT "):
             self.connects += 1
             conn.sendall(f"HTTP/1.1 {self.status}\r\nContent-Length: 0\r\n"
                          "Connection: close\r\n\r\n".encode())
+
+
+# An NTLM type-2 challenge (ntlm_fake_auth's own, captured) with extended session
+# security (flags 0x00088206), to which libcurl answers NTLMv2, and the same challenge
+# without it (0x00008206), to which libcurl would answer NTLMv1.
+NTLM_V2_CHALLENGE = "TlRMTVNTUAACAAAACQAJAK6qqqoGgggA5OxTTj55X0gAAAAAAAA6AFdPUktHUk9VUA=="
+NTLM_V1_CHALLENGE = "TlRMTVNTUAACAAAACQAJAK6qqqoGggAA5OxTTj55X0gAAAAAAAA6AFdPUktHUk9VUA=="
+
+
+class ChallengingRelay(FakeRelay):
+    """A relay that answers every CONNECT with 407 on a kept-alive connection, offering
+    the Proxy-Authenticate values challenge(authorization, n) returns: authorization is
+    the request's Proxy-Authorization value (None without one), n counts the requests.
+    authorizations records every Proxy-Authorization received, in order."""
+
+    def __init__(self, challenge):
+        self.challenge = challenge
+        self.authorizations = []
+        self.requests = 0
+        super().__init__()
+
+    def _answer(self, conn):
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buf += data
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            auth = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
+                    if l.lower().startswith(b"proxy-authorization:")]
+            self.authorizations.extend(auth)
+            self.requests += 1
+            offers = self.challenge(auth[0] if auth else None, self.requests)
+            lines = "".join(f"Proxy-Authenticate: {o}\r\n" for o in offers)
+            conn.sendall(f"HTTP/1.1 407 Proxy Authentication Required\r\n{lines}"
+                         "Content-Length: 0\r\n\r\n".encode())
+
+
+class RawAnswerRelay(FakeRelay):
+    """Answers the CONNECT with the octets answer() yields (a hostile or broken relay),
+    then closes. connects counts the CONNECTs read."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.connects = 0
+        super().__init__()
+
+    def _answer(self, conn):
+        if self._read_head(conn) is None:
+            return
+        self.connects += 1
+        for part in self.answer():
+            conn.sendall(part)

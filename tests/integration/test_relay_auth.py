@@ -21,7 +21,8 @@ import urllib.request
 import pytest
 
 from gwtest import BIN, Certs, Gateway, Nginx, base_config, free_port, proxy_connect
-from relays import HELPERS, REALM, FakeRelay, Kdc, RefusingRelay, Squid, Stunnel
+from relays import (HELPERS, NTLM_V1_CHALLENGE, REALM, ChallengingRelay, Kdc, RefusingRelay, Squid,
+                    Stunnel)
 
 USER = "svc-omsgw"
 NTLM_USER = "CORP\\svc-omsgw"
@@ -181,33 +182,12 @@ def test_auto_answers_ntlm_not_digest_when_the_relay_offers_both(env, gateways, 
                   result="ok") == 1
 
 
-class NtlmV1Challenger(FakeRelay):
+def NtlmV1Challenger():
     """A relay peer for the one case Squid cannot play: an NTLM challenge without
     extended session security (ntlm_fake_auth always sets it), to which libcurl would
     answer NTLMv1. Records every Proxy-Authorization it receives."""
-
-    # ntlm_fake_auth's own type-2 with flag 0x00080000 cleared.
-    CHALLENGE = "TlRMTVNTUAACAAAACQAJAK6qqqoGggAA5OxTTj55X0gAAAAAAAA6AFdPUktHUk9VUA=="
-
-    def __init__(self):
-        self.authorizations = []
-        super().__init__()
-
-    def _answer(self, conn):
-        buf = b""
-        while True:
-            while b"\r\n\r\n" not in buf:
-                data = conn.recv(4096)
-                if not data:
-                    return
-                buf += data
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            auth = [l.split(b":", 1)[1].strip().decode() for l in head.split(b"\r\n")
-                    if l.lower().startswith(b"proxy-authorization:")]
-            self.authorizations.extend(auth)
-            offer = f"NTLM {self.CHALLENGE}" if auth else "NTLM"
-            conn.sendall(f"HTTP/1.1 407 Proxy Authentication Required\r\n"
-                         f"Proxy-Authenticate: {offer}\r\nContent-Length: 0\r\n\r\n".encode())
+    return ChallengingRelay(
+        lambda authorization, n: [f"NTLM {NTLM_V1_CHALLENGE}"] if authorization else ["NTLM"])
 
 
 @pytest.mark.parametrize("auth", ["ntlm", "auto"])

@@ -26,6 +26,14 @@ TEST(NtlmChallenge, WithoutExtendedSessionSecurityCurlWouldSendNtlmV1) {
   EXPECT_TRUE(ntlm_challenge_wants_v1(" ntlm  " + fake_auth_v1.substr(5) + "\r\n"));
 }
 
+TEST(NtlmChallenge, ALongChallengeIsJudgedByItsFlags) {
+  // libcurl accepts a type-2 of any length: padding (a long target info) must not hide
+  // the missing extended session security.
+  const std::string padding(8000, 'A');
+  EXPECT_TRUE(ntlm_challenge_wants_v1(fake_auth_v1.substr(0, 69) + padding));
+  EXPECT_FALSE(ntlm_challenge_wants_v1(fake_auth_v2.substr(0, 69) + padding));
+}
+
 TEST(NtlmChallenge, OffersOtherSchemesAndBrokenValuesAreNotJudged) {
   EXPECT_FALSE(ntlm_challenge_wants_v1("NTLM"));
   EXPECT_FALSE(ntlm_challenge_wants_v1("NTLM\r\n"));
