@@ -1,8 +1,8 @@
-"""Installer audit (/work/audit-installer.md, findings 1-6 and 8): upgrades that never
+"""Installer audit (findings 1-6, 8 and 9): upgrades that never
 stop at a conffile prompt, the YAML as the truth for values set with the CLI, debconf
 authoritative for exactly the keys it asks about, answers validated like the CLI does,
 the relay password never left in debconf's database, no endless loop when a bad answer
-cannot be asked.
+cannot be asked, an operator's firewall rule not taken over (and deleted on purge).
 
 Same throwaway root as test_package/test_install (an overlay clone of / in a private
 mount namespace, `dpkg --root`, maintainer scripts chrooted there). A "later release"
@@ -16,7 +16,8 @@ import subprocess
 
 import pytest
 
-from test_install import PASSWORD_FILE, clone, config_get, debconf_db_text, preseed, read  # noqa: F401
+from test_install import (PASSWORD_FILE, STATE, clone, config_get, debconf_db_text,  # noqa: F401
+                          preseed, read, ufw_clone_reason)
 from test_package import CONFIG, deb, run  # noqa: F401 (deb is a fixture)
 
 SHIPPED = "/usr/share/omsgw/omsgw.yaml"
@@ -246,3 +247,27 @@ def test_noninteractive_reconfigure_by_option_applies_preseeded_answers(deb, clo
     clone.chroot("/usr/bin/omsgw", "config", "set", "listen.port", "9292", "--config", CONFIG)
     assert reconfigure(clone, env="unset DEBIAN_FRONTEND;", args="-f noninteractive").returncode == 0
     assert config_get(clone, "listen.port") == "9292"
+
+
+def test_an_operators_ufw_rule_for_the_port_is_not_taken_over(deb, clone):
+    # Finding 9: `ufw allow ... comment omsgw` on an existing rule only rewrote its
+    # comment; the package then recorded the rule as its own and purge deleted it.
+    why = ufw_clone_reason(clone)
+    if why:
+        pytest.skip(why)
+
+    def in_netns(script):
+        return clone.sh(f"unshare --net sh -c 'chroot {clone.root} ufw --force enable "
+                        f">/dev/null 2>&1; {script}'")
+
+    in_netns(f"chroot {clone.root} ufw allow 8080/tcp >/dev/null; "
+             f"chroot {clone.root} ufw allow 22/tcp >/dev/null")
+    preseed(clone, listen_port="8080", open_firewall="true")
+    r = in_netns(f"DEBIAN_FRONTEND=noninteractive dpkg --root={clone.root} -i {deb}")
+    rules = in_netns(f"chroot {clone.root} ufw show added").stdout
+    assert "ufw allow 8080/tcp" in rules and "omsgw" not in rules, rules
+    assert not clone.exists(STATE)
+    assert "already allows port 8080/tcp" in r.stderr, r.stderr
+    in_netns(f"DEBIAN_FRONTEND=noninteractive dpkg --root={clone.root} --purge omsgw")
+    rules = in_netns(f"chroot {clone.root} ufw show added").stdout
+    assert "ufw allow 8080/tcp" in rules and "ufw allow 22/tcp" in rules, rules
