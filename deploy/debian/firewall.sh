@@ -62,17 +62,20 @@ omsgw_fw_open() {
             firewall-cmd --quiet --add-port="$fw_port/tcp" ;;
         nftables)
             cat > "$OMSGW_NFT" <<NFT
-# Written by the omsgw package: opens the gateway's listen port. Not loaded.
-# Load it with: nft -f $OMSGW_NFT  (or include it from /etc/nftables.conf)
-table inet omsgw {
-    chain input {
-        type filter hook input priority filter - 1; policy accept;
-        tcp dport $fw_port accept
-    }
-}
+# Written by the omsgw package: the rule that opens the gateway's listen port. Not loaded.
+# It must go into the input chain that drops: in nftables an accept in a table of its
+# own does not override a drop in another table's chain. Either include this file in
+# that chain of /etc/nftables.conf (then: nft -f /etc/nftables.conf), e.g.
+#   table inet filter {
+#     chain input {
+#       type filter hook input priority filter; policy drop;
+#       include "$OMSGW_NFT"
+#       ...
+# or insert it at once: nft insert rule inet filter input tcp dport $fw_port accept
+tcp dport $fw_port accept
 NFT
-            echo "omsgw: neither ufw nor firewalld is active; nftables rules for port $fw_port" \
-                 "are in $OMSGW_NFT (not loaded)" >&2 ;;
+            echo "omsgw: neither ufw nor firewalld is active; the nftables rule for port" \
+                 "$fw_port is in $OMSGW_NFT (not loaded: include it in your input chain)" >&2 ;;
     esac
     echo "$fw_backend $fw_port" > "$OMSGW_FW_STATE"
 }

@@ -1,8 +1,9 @@
-"""Installer audit (findings 1-6, 8 and 9): upgrades that never
+"""Installer audit (findings 1-6, 8, 9 and 10): upgrades that never
 stop at a conffile prompt, the YAML as the truth for values set with the CLI, debconf
 authoritative for exactly the keys it asks about, answers validated like the CLI does,
 the relay password never left in debconf's database, no endless loop when a bad answer
-cannot be asked, an operator's firewall rule not taken over (and deleted on purge).
+cannot be asked, an operator's firewall rule not taken over (and deleted on purge), an
+nftables snippet that opens the port under a default-drop ruleset.
 
 Same throwaway root as test_package/test_install (an overlay clone of / in a private
 mount namespace, `dpkg --root`, maintainer scripts chrooted there). A "later release"
@@ -12,7 +13,9 @@ conffile, as 0.1.0 did.
 """
 import hashlib
 import os
+import shutil
 import subprocess
+import textwrap
 
 import pytest
 
@@ -271,3 +274,43 @@ def test_an_operators_ufw_rule_for_the_port_is_not_taken_over(deb, clone):
     in_netns(f"DEBIAN_FRONTEND=noninteractive dpkg --root={clone.root} --purge omsgw")
     rules = in_netns(f"chroot {clone.root} ufw show added").stdout
     assert "ufw allow 8080/tcp" in rules and "ufw allow 22/tcp" in rules, rules
+
+
+def test_the_nftables_snippet_opens_the_port_under_a_default_drop_ruleset(deb, clone, tmp_path):
+    # Finding 10: the snippet was a table of its own, whose accept cannot override the
+    # drop of the host's input chain. Loaded as documented, it must open the port.
+    if not shutil.which("nft"):
+        pytest.skip("nft is not installed (Debian package nftables)")
+    preseed(clone, listen_port="9090", open_firewall="true")
+    assert dpkg_quiet(clone, "-i", deb).returncode == 0
+    snippet = f"{clone.root}/etc/omsgw/nftables-omsgw.nft"
+    ruleset = tmp_path / "nftables.conf"
+    ruleset.write_text(textwrap.dedent(f"""\
+        table inet filter {{
+          chain input {{
+            type filter hook input priority filter; policy drop;
+            ct state established,related accept
+            include "{snippet}"
+          }}
+        }}
+        """))
+    probe = textwrap.dedent("""\
+        import socket
+        listener = socket.socket(); listener.bind(("127.0.0.1", PORT)); listener.listen()
+        c = socket.socket(); c.settimeout(3)
+        try:
+            c.connect(("127.0.0.1", PORT)); print("open")
+        except OSError as e:
+            print("closed", e)
+        """)
+    script = tmp_path / "probe.py"
+    script.write_text(probe.replace("PORT", "9090"))
+    closed = tmp_path / "closed.py"
+    closed.write_text(probe.replace("PORT", "9191"))
+    r = clone.sh(f"unshare --net sh -c 'ip link set lo up && nft -f {ruleset} && "
+                 f"python3 {script} && python3 {closed}'", check=False, timeout=60)
+    if "Operation not permitted" in r.stderr and "nft" in r.stderr:
+        pytest.skip(f"nftables unavailable in a network namespace here: {r.stderr}")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.split("\n")[0] == "open", r.stdout
+    assert r.stdout.split("\n")[1].startswith("closed"), r.stdout  # the drop policy holds
