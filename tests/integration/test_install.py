@@ -215,6 +215,12 @@ def test_interactive_install_in_the_dialog_frontend_rejects_a_bad_port(deb, clon
         tmux.wait_for("whole number from 1 to 65535")
         tmux.keys("Enter")
         tmux.wait_for("Listen port of the gateway")
+        tmux.keys("C-u")  # a leading zero: the CLI refuses it, so the question does too
+        tmux.keys("-l", "08080")
+        tmux.keys("Enter")
+        tmux.wait_for("whole number from 1 to 65535")
+        tmux.keys("Enter")
+        tmux.wait_for("Listen port of the gateway")
         tmux.keys("C-u")
         tmux.keys("-l", "9595")
         tmux.keys("Enter")
