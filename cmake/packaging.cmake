@@ -73,6 +73,7 @@ set(CPACK_DEBIAN_PACKAGE_SUGGESTS "haproxy, keepalived, nftables, curl, promethe
 # debconf: `config` and the templates with every language merged in by po2debconf
 # (po-debconf) at build time, from deploy/debian/po (see po/CMakeLists.txt).
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles"
     "${PROJECT_SOURCE_DIR}/deploy/debian/config"
     "${OMSGW_DEBCONF_TEMPLATES}"
     "${PROJECT_SOURCE_DIR}/deploy/debian/preinst"

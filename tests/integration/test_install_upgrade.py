@@ -1,9 +1,10 @@
-"""Installer audit (findings 1-6, 8, 9 and 10): upgrades that never
+"""Installer audit (findings 1-6, 8-11): upgrades that never
 stop at a conffile prompt, the YAML as the truth for values set with the CLI, debconf
 authoritative for exactly the keys it asks about, answers validated like the CLI does,
 the relay password never left in debconf's database, no endless loop when a bad answer
 cannot be asked, an operator's firewall rule not taken over (and deleted on purge), an
-nftables snippet that opens the port under a default-drop ruleset.
+nftables snippet that opens the port under a default-drop ruleset, the ufw profile a
+conffile.
 
 Same throwaway root as test_package/test_install (an overlay clone of / in a private
 mount namespace, `dpkg --root`, maintainer scripts chrooted there). A "later release"
@@ -24,13 +25,20 @@ from test_install import (PASSWORD_FILE, STATE, clone, config_get, debconf_db_te
 from test_package import CONFIG, deb, run  # noqa: F401 (deb is a fixture)
 
 SHIPPED = "/usr/share/omsgw/omsgw.yaml"
+PROFILE = "/etc/ufw/applications.d/omsgw"
 SECRET = "Zq7-SECRET-pw"
 
 
-def repack(deb, tmp_path, version, conffile=False, note="# a later release changed this\n"):
+def repack(deb, tmp_path, version, conffile=False, note="# a later release changed this\n",
+           profile_conffile=True):
     """The package as a release VERSION whose default YAML starts with NOTE."""
     tree = tmp_path / f"tree-{version}"
     run(["dpkg-deb", "-R", deb, str(tree)])
+    listed = tree / "DEBIAN" / "conffiles"
+    if not profile_conffile and listed.exists():  # as up to 0.1.0
+        listed.write_text("".join(l + "\n" for l in listed.read_text().split() if l != PROFILE))
+        if not listed.read_text():
+            listed.unlink()
     control = (tree / "DEBIAN" / "control").read_text().splitlines()
     control = [f"Version: {version}" if l.startswith("Version:") else l for l in control]
     (tree / "DEBIAN" / "control").write_text("\n".join(control) + "\n")
@@ -39,7 +47,8 @@ def repack(deb, tmp_path, version, conffile=False, note="# a later release chang
     if conffile and not etc.exists():
         etc.parent.mkdir(parents=True, exist_ok=True)
         etc.write_text(shipped.read_text())
-        (tree / "DEBIAN" / "conffiles").write_text(CONFIG + "\n")
+        with open(listed, "a") as f:
+            f.write(CONFIG + "\n")
     for f in (shipped, etc):
         if f.exists():
             f.write_text(note + f.read_text())
@@ -104,7 +113,7 @@ def test_upgrade_with_a_changed_default_yaml_never_prompts(deb, clone, tmp_path)
 
 def test_upgrade_from_a_release_with_the_yaml_as_conffile_keeps_the_file(deb, clone, tmp_path):
     # Migration: up to 0.1.0 the YAML was a conffile, and postinst had modified it.
-    old = repack(deb, tmp_path, "0.0.9", conffile=True, note="")
+    old = repack(deb, tmp_path, "0.0.9", conffile=True, note="", profile_conffile=False)
     assert dpkg_quiet(clone, "-i", old).returncode == 0
     assert CONFIG in conffiles(clone)
     clone.sh(f"printf '# operator note: keep me\\n' >> {clone.root}{CONFIG}")
@@ -314,3 +323,22 @@ def test_the_nftables_snippet_opens_the_port_under_a_default_drop_ruleset(deb, c
     assert r.returncode == 0, r.stdout + r.stderr
     assert r.stdout.split("\n")[0] == "open", r.stdout
     assert r.stdout.split("\n")[1].startswith("closed"), r.stdout  # the drop policy holds
+
+
+def test_the_ufw_profile_is_a_conffile_and_an_edit_survives(deb, clone, tmp_path):
+    # Finding 11: /etc/ufw/applications.d/omsgw was not a conffile: edits were lost.
+    old = repack(deb, tmp_path, "0.0.9", note="", profile_conffile=False)
+    assert dpkg_quiet(clone, "-i", old).returncode == 0
+    clone.sh(f"sed -i 's#^ports=.*#ports=3128/tcp|8080/tcp#' {clone.root}{PROFILE}")
+    edited = read(clone, PROFILE)
+    r = dpkg_quiet(clone, "-i", deb)  # becoming a conffile: no prompt, the edit kept aside
+    assert r.returncode == 0 and status(clone) == "ii", r.stdout + r.stderr
+    assert PROFILE in conffiles(clone)
+    assert read(clone, PROFILE + ".dpkg-old") == edited
+    assert "ports=8080/tcp" in read(clone, PROFILE)
+    assert "kept as /etc/ufw/applications.d/omsgw.dpkg-old" in r.stderr, r.stderr
+    # From now on an edit survives upgrades.
+    clone.sh(f"sed -i 's#^ports=.*#ports=3128/tcp|8080/tcp#' {clone.root}{PROFILE}")
+    r = dpkg_quiet(clone, "-i", repack(deb, tmp_path, "99.0.0"))
+    assert r.returncode == 0 and status(clone) == "ii", r.stdout + r.stderr
+    assert read(clone, PROFILE) == edited
