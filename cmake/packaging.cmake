@@ -6,10 +6,12 @@
 # Contents:
 #   /usr/bin/omsgw                         (install(TARGETS) in cli/, prefix /usr)
 #   /lib/systemd/system/omsgw.service      deploy/systemd/omsgw.service
-#   /etc/omsgw/omsgw.yaml                  deploy/omsgw.yaml, a dpkg conffile
+#   /usr/share/omsgw/omsgw.yaml            deploy/omsgw.yaml, the defaults: postinst
+#                                          creates /etc/omsgw/omsgw.yaml from it when absent
+#                                          (the operator's file, not a dpkg conffile)
 #   /usr/share/doc/omsgw/                  README.md, the HAProxy example
 #   /usr/share/doc/omsgw/examples/keepalived/  the VRRP pair (deploy/keepalived/), not active
-# Maintainer scripts: deploy/debian/{postinst,prerm,postrm}.
+# Maintainer scripts: deploy/debian/{preinst,postinst,prerm,postrm}, debconf's config.
 
 # Absolute destinations: they are the same on every Debian system whatever the prefix
 # (Debian 12 still ships units in /lib/systemd/system).
@@ -18,8 +20,7 @@
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/systemd/omsgw.service"
         DESTINATION /lib/systemd/system COMPONENT omsgw)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/omsgw.yaml"
-        DESTINATION /etc/omsgw COMPONENT omsgw
-        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ)
+        DESTINATION share/omsgw COMPONENT omsgw)
 install(FILES "${PROJECT_SOURCE_DIR}/deploy/haproxy/omsgw.cfg"
         DESTINATION share/doc/omsgw/examples RENAME haproxy.cfg COMPONENT omsgw)
 # Examples only: nothing under /etc/keepalived or omsgw.service.d is installed.
@@ -75,6 +76,7 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     "${PROJECT_SOURCE_DIR}/deploy/debian/conffiles"
     "${PROJECT_SOURCE_DIR}/deploy/debian/config"
     "${OMSGW_DEBCONF_TEMPLATES}"
+    "${PROJECT_SOURCE_DIR}/deploy/debian/preinst"
     "${PROJECT_SOURCE_DIR}/deploy/debian/postinst"
     "${PROJECT_SOURCE_DIR}/deploy/debian/prerm"
     "${PROJECT_SOURCE_DIR}/deploy/debian/postrm")

@@ -198,9 +198,12 @@ class Tmux:
 
 
 def test_interactive_install_in_the_dialog_frontend_rejects_a_bad_port(deb, clone, tmp_path):
+    # At debconf's default priority (high; DEBIAN_PRIORITY is the variable debconf reads)
+    # every question is asked, as the MSI wizard does (audit finding 7): port, relay,
+    # username (then password) and firewall.
     if not shutil.which("tmux") or not shutil.which("dialog"):
         pytest.skip("tmux and dialog are needed (scripts/setup-deps installs them)")
-    script = (f"DEBIAN_FRONTEND=dialog DEBCONF_PRIORITY=high TERM=xterm "
+    script = (f"DEBIAN_FRONTEND=dialog DEBIAN_PRIORITY=high TERM=xterm "
               f"dpkg --root={clone.root} -i {deb}")
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in clone.argv(script))
     tmux = Tmux(f"omsgw-install-{os.getpid()}", quoted)
@@ -212,14 +215,28 @@ def test_interactive_install_in_the_dialog_frontend_rejects_a_bad_port(deb, clon
         tmux.wait_for("whole number from 1 to 65535")
         tmux.keys("Enter")
         tmux.wait_for("Listen port of the gateway")
+        tmux.keys("C-u")  # a leading zero: the CLI refuses it, so the question does too
+        tmux.keys("-l", "08080")
+        tmux.keys("Enter")
+        tmux.wait_for("whole number from 1 to 65535")
+        tmux.keys("Enter")
+        tmux.wait_for("Listen port of the gateway")
         tmux.keys("C-u")
         tmux.keys("-l", "9595")
         tmux.keys("Enter")
+        tmux.wait_for("Relay proxy address")
+        tmux.keys("-l", "http://relay.example:3128")
+        tmux.keys("Enter")
+        tmux.wait_for("Relay proxy username")
+        tmux.keys("Enter")  # no credentials: the password is not asked
+        tmux.wait_for("Open the listen port in the firewall")
+        tmux.keys("Enter")  # <Yes>
         screen = tmux.wait_for("EXIT-", timeout=120)
         assert "EXIT-0" in screen, screen
     finally:
         tmux.close()
     assert config_get(clone, "listen.port") == "9595"
+    assert config_get(clone, "relay_proxy.address") == "http://relay.example:3128"
     assert "tcp dport 9595 accept" in read(clone, NFT)
 
 
