@@ -6,33 +6,19 @@
 #include <openssl/crypto.h>
 
 #include <boost/asio/ip/address.hpp>
-#include <cctype>
+
+#include "net/grammar/text.hpp"
 
 namespace omsgw::metrics {
 namespace {
+
+using grammar::all_digits;
+using grammar::iequals;
 
 bool is_ip_literal(std::string_view s) {
   boost::system::error_code ec;
   boost::asio::ip::make_address(std::string(s), ec);
   return !ec && !s.empty();
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i]))) {
-      return false;
-    }
-  }
-  return true;
-}
-
-bool all_digits(std::string_view s) {
-  for (char c : s) {
-    if (c < '0' || c > '9') return false;
-  }
-  return !s.empty();
 }
 
 }  // namespace

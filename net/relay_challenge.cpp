@@ -11,18 +11,14 @@
 #include <cctype>
 #include <cstring>
 
+#include "net/grammar/text.hpp"
 #include "net/relay_ntlm.hpp"
 
 namespace omsgw::net {
 
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
-
-bool iequal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                            [](char x, char y) { return lower(x) == lower(y); });
-}
+using grammar::iequals;
 
 bool is_tchar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) ||
@@ -111,8 +107,7 @@ class challenge_parser {
         value = std::string(token());
         if (value.empty()) return false;
       }
-      std::transform(name.begin(), name.end(), name.begin(), lower);
-      c.params.emplace_back(std::move(name), std::move(value));
+      c.params.emplace_back(grammar::lower(name), std::move(value));
       skip_ows();
       if (at_end()) return true;
       if (s_[i_] != ',') return false;
@@ -145,10 +140,10 @@ class challenge_parser {
 };
 
 unsigned long scheme_bit(std::string_view name) {
-  if (iequal(name, "negotiate")) return CURLAUTH_NEGOTIATE;
-  if (iequal(name, "ntlm")) return CURLAUTH_NTLM;
-  if (iequal(name, "digest")) return CURLAUTH_DIGEST;
-  if (iequal(name, "basic")) return CURLAUTH_BASIC;
+  if (iequals(name, "negotiate")) return CURLAUTH_NEGOTIATE;
+  if (iequals(name, "ntlm")) return CURLAUTH_NTLM;
+  if (iequals(name, "digest")) return CURLAUTH_DIGEST;
+  if (iequals(name, "basic")) return CURLAUTH_BASIC;
   return 0;
 }
 
@@ -156,7 +151,7 @@ unsigned long scheme_bit(std::string_view name) {
 /// a comma or the end (curl's is_valid_auth_separator).
 unsigned long curl_scheme_at(std::string_view text, std::size_t& name_size) {
   for (std::string_view name : {"Negotiate", "NTLM", "Digest", "Basic"}) {
-    if (text.size() < name.size() || !iequal(text.substr(0, name.size()), name)) continue;
+    if (!grammar::istarts_with(text, name)) continue;
     if (text.size() > name.size() && text[name.size()] != ',' &&
         !is_curl_space(text[name.size()])) {
       continue;
@@ -169,7 +164,7 @@ unsigned long curl_scheme_at(std::string_view text, std::size_t& name_size) {
 
 }  // namespace
 
-bool auth_challenge::is(std::string_view name) const { return iequal(scheme, name); }
+bool auth_challenge::is(std::string_view name) const { return iequals(scheme, name); }
 
 const std::string* auth_challenge::param(std::string_view name) const {
   for (const auto& [n, v] : params) {
@@ -210,7 +205,7 @@ void relay_offer::add(std::string_view value) {
       ntlm_v1 = ntlm_v1 || ntlm_challenge_wants_v1("NTLM " + c.token68);
     }
     const std::string* stale = c.param("stale");
-    if (c.is("digest") && stale && iequal(*stale, "true")) digest_stale = true;
+    if (c.is("digest") && stale && iequals(*stale, "true")) digest_stale = true;
   }
   // curl's own reading: a scheme after a quoted comma counts, NTLM's message is the rest
   // of the value. Where the grammar does not hold, a Digest challenge may be stale.

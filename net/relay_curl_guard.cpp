@@ -11,10 +11,10 @@
 #include <curl/curl.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <optional>
 
+#include "net/grammar/text.hpp"
 #include "net/relay_handshake.hpp"
 
 namespace omsgw::net {
@@ -68,14 +68,6 @@ std::optional<long> status_code(std::string_view line) {
   return code;
 }
 
-bool starts_with_icase(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() &&
-         std::equal(prefix.begin(), prefix.end(), s.begin(), [](char a, char b) {
-           return std::tolower(static_cast<unsigned char>(a)) ==
-                  std::tolower(static_cast<unsigned char>(b));
-         });
-}
-
 }  // namespace
 
 curl_answer_guard::curl_answer_guard(unsigned long mask, bool may_narrow)
@@ -126,7 +118,7 @@ bool curl_answer_guard::feed(std::string_view line) {
     return end_of_answer();
   }
   static constexpr std::string_view field = "proxy-authenticate:";
-  if (starts_with_icase(line, field)) {
+  if (grammar::istarts_with(line, field)) {
     offer_.add(line.substr(field.size()));
     // Whatever the status: a relay offering NTLMv1 is refused before any answer.
     if (offer_.ntlm_v1 && (mask_ & CURLAUTH_NTLM)) return halt(stop::ntlm_v1);

@@ -14,6 +14,12 @@ namespace omsgw::grammar {
 /// ASCII lower-case copy of `s` (other octets unchanged).
 std::string lower(std::string_view s);
 
+/// ASCII case-insensitive equality (header names, auth schemes, host names).
+bool iequals(std::string_view a, std::string_view b);
+
+/// True when `s` starts with `prefix`, compared as iequals does.
+bool istarts_with(std::string_view s, std::string_view prefix);
+
 /// `s` without leading and trailing blanks (space, tab, CR, LF).
 std::string_view trim(std::string_view s);
 

@@ -29,6 +29,14 @@ TEST(GrammarText, LowerCasesAsciiOnlyAndTrimsBlanks) {
   EXPECT_FALSE(parse_decimal("", 10));
 }
 
+TEST(GrammarText, ComparesAsciiCaseInsensitively) {
+  EXPECT_TRUE(iequals("NTLM", "ntlm"));
+  EXPECT_FALSE(iequals("NTLM", "ntl"));
+  EXPECT_FALSE(iequals("\xC4", "\xE4"));  // only ASCII letters fold
+  EXPECT_TRUE(istarts_with("Proxy-Authenticate: NTLM", "proxy-authenticate:"));
+  EXPECT_FALSE(istarts_with("Proxy", "proxy-authenticate:"));
+}
+
 TEST(GrammarIp, ParsesBareLiteralsAndBracketedIpv6) {
   EXPECT_EQ(parse_ip("192.0.2.1")->to_string(), "192.0.2.1");
   EXPECT_EQ(parse_ip("2001:DB8:0::1")->to_string(), "2001:db8::1");
