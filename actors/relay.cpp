@@ -1,10 +1,7 @@
 #include "actors/relay.hpp"
 
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <sys/stat.h>
 
-#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
@@ -33,10 +30,10 @@ std::string make_tls_context(const std::string& ca_file, std::shared_ptr<asio_ss
     return ec ? "cannot load the system CA store: " + ec.message() : std::string();
   }
   std::string content;
-  if (auto why = config::ca_file_problem(ca_file, content); !why.empty()) return why.str();
-  X509_STORE* store = SSL_CTX_get_cert_store(ctx->native_handle());
-  if (X509_STORE_load_file(store, ca_file.c_str()) != 1) {
-    return config::ca_file_problem(ca_file, content).str();  // changed since: say why
+  if (auto why = config::ca_file_problem(ca_file, content,
+                                         SSL_CTX_get_cert_store(ctx->native_handle()));
+      !why.empty()) {
+    return why.str();
   }
   trust = ca_file + "#" + std::to_string(std::hash<std::string>{}(content));
   return {};

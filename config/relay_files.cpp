@@ -2,7 +2,6 @@
 
 #include <openssl/x509_vfy.h>
 
-#include <cstdio>
 #include <memory>
 
 #include "config/config_file.hpp"
@@ -28,17 +27,15 @@ std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg
   return file_error("relay_proxy.keytab", std::move(why));
 }
 
-message ca_file_problem(const std::string& path, std::string& content) {
+message ca_file_problem(const std::string& path, std::string& content, X509_STORE* into) {
   content.clear();
-  const std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> store(X509_STORE_new(),
-                                                                      X509_STORE_free);
-  if (!store || X509_STORE_load_file(store.get(), path.c_str()) != 1) {
+  const std::unique_ptr<X509_STORE, decltype(&X509_STORE_free)> scratch(
+      into ? nullptr : X509_STORE_new(), X509_STORE_free);
+  X509_STORE* store = into ? into : scratch.get();
+  std::string why;
+  if (!store || X509_STORE_load_file(store, path.c_str()) != 1 ||
+      read_text_file(path, content, why) != read_status::ok) {
     return message(N_("%1%: not a readable PEM file of CA certificates"), path);
-  }
-  if (std::FILE* f = std::fopen(path.c_str(), "rb")) {
-    char buf[4096];
-    for (std::size_t k; (k = std::fread(buf, 1, sizeof buf, f)) > 0;) content.append(buf, k);
-    std::fclose(f);
   }
   if (content.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return message(N_("%1%: holds no PEM certificate"), path);

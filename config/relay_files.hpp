@@ -6,6 +6,8 @@
 /// that start would refuse is refused before it is written, each error at its key's
 /// line. The relay actor (actors/relay.cpp) uses the same checks when it loads them.
 
+#include <openssl/types.h>
+
 #include <optional>
 #include <string>
 
@@ -26,7 +28,9 @@ std::optional<named_file_error> check_relay_keytab(const relay_proxy_config& cfg
 std::optional<named_file_error> check_relay_ca_file(const relay_proxy_config& cfg);
 
 /// Why path is not a PEM file of CA certificates (empty message: it is one); content
-/// gets the file's bytes.
-grammar::message ca_file_problem(const std::string& path, std::string& content);
+/// gets the file's bytes. The certificates are loaded into `into` (the TLS context's
+/// store), or into a scratch store that only checks them.
+grammar::message ca_file_problem(const std::string& path, std::string& content,
+                                 X509_STORE* into = nullptr);
 
 }  // namespace omsgw::config
