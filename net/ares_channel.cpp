@@ -113,13 +113,12 @@ struct ares_channel::family_join {
   bool told = false;  // cb had one family's answer already
 };
 
-namespace {
-struct pending_lookup {
+/// One family's c-ares lookup (ares_getaddrinfo's argument).
+struct ares_channel::pending_lookup {
   std::weak_ptr<ares_channel> channel;
-  std::shared_ptr<void> join;  // ares_channel::family_join (private)
+  std::shared_ptr<family_join> join;
   bool v6 = false;
 };
-}  // namespace
 
 struct ares_channel::watch {
   watch(const executor_type& ex, int fd, std::uint64_t gen) : sd(ex, fd), generation(gen) {}
@@ -214,11 +213,10 @@ void ares_channel::on_answer(void* arg, int status, int /*timeouts*/, ares_addri
   if (status == ARES_EDESTRUCTION) return;
   auto self = p->channel.lock();
   if (!self) return;
-  asio::post(self->strand_,
-             [weak = p->channel, join = std::static_pointer_cast<family_join>(p->join), v6 = p->v6,
-              answer = std::move(answer)]() mutable {
-               if (auto channel = weak.lock()) channel->on_family(join, v6, std::move(answer));
-             });
+  asio::post(self->strand_, [weak = p->channel, join = std::move(p->join), v6 = p->v6,
+                             answer = std::move(answer)]() mutable {
+    if (auto channel = weak.lock()) channel->on_family(join, v6, std::move(answer));
+  });
 }
 
 void ares_channel::on_sock_state(void* data, int fd, int readable, int writable) {

@@ -77,6 +77,7 @@ class ares_channel : public std::enable_shared_from_this<ares_channel> {
  private:
   struct watch;
   struct family_join;
+  struct pending_lookup;
   explicit ares_channel(boost::asio::io_context& io);
   static void on_sock_state(void* data, int fd, int readable, int writable);
   static void on_answer(void* arg, int status, int timeouts, ::ares_addrinfo* result);
