@@ -131,6 +131,13 @@ def ufw_clone_reason(clone):
     return None
 
 
+def ufw_in_netns(clone, script):
+    """Runs script in a fresh network namespace with the clone's ufw rules loaded first
+    (ufw's "active" state lives in the clone's /etc/ufw/ufw.conf)."""
+    return clone.sh(f"unshare --net sh -c 'chroot {clone.root} ufw --force enable "
+                    f">/dev/null 2>&1; {script}'")
+
+
 def test_ufw_active_gets_the_port_opened_moved_and_removed(deb, clone):
     # ufw's "active" state lives in the clone's /etc/ufw/ufw.conf; its rules are loaded
     # into a throwaway network namespace created for each command.
@@ -139,9 +146,7 @@ def test_ufw_active_gets_the_port_opened_moved_and_removed(deb, clone):
         pytest.skip(why)
 
     def in_netns(script):
-        # A fresh network namespace per command: load the clone's ufw rules there first.
-        return clone.sh(f"unshare --net sh -c 'chroot {clone.root} ufw --force enable "
-                        f">/dev/null 2>&1; {script}'")
+        return ufw_in_netns(clone, script)
 
     def ufw_rules():
         return in_netns(f"chroot {clone.root} ufw show added").stdout

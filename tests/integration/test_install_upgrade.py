@@ -21,7 +21,7 @@ import textwrap
 import pytest
 
 from test_install import (PASSWORD_FILE, STATE, clone, config_get, debconf_db_text,  # noqa: F401
-                          preseed, read, ufw_clone_reason)
+                          preseed, read, ufw_clone_reason, ufw_in_netns)
 from test_package import CONFIG, deb, run  # noqa: F401 (deb is a fixture)
 
 SHIPPED = "/usr/share/omsgw/omsgw.yaml"
@@ -269,8 +269,7 @@ def test_an_operators_ufw_rule_for_the_port_is_not_taken_over(deb, clone):
         pytest.skip(why)
 
     def in_netns(script):
-        return clone.sh(f"unshare --net sh -c 'chroot {clone.root} ufw --force enable "
-                        f">/dev/null 2>&1; {script}'")
+        return ufw_in_netns(clone, script)
 
     in_netns(f"chroot {clone.root} ufw allow 8080/tcp >/dev/null; "
              f"chroot {clone.root} ufw allow 22/tcp >/dev/null")

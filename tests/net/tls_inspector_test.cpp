@@ -95,6 +95,16 @@ struct handshake_options {
   bool hello_retry = false;  ///< server wants P-256, client's only key share is X25519
 };
 
+/// A handshake whose server asks for a certificate and whose client, offering at most
+/// max_version, sends id's.
+handshake_options with_client_cert(const identity& id, int max_version) {
+  handshake_options o;
+  o.client_max = max_version;
+  o.client_identity = &id;
+  o.request_client_cert = true;
+  return o;
+}
+
 struct ssl_deleter {
   void operator()(SSL* s) const { SSL_free(s); }
   void operator()(SSL_CTX* c) const { SSL_CTX_free(c); }
@@ -478,10 +488,7 @@ TEST(TlsInspector, ComparesSniCaseInsensitivelyWithoutTrailingDot) {
 }
 
 TEST(TlsInspector, AcceptsTls12ClientCertificateOnTheList) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &agent_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(agent_identity(), TLS1_2_VERSION);
   auto p = make_policy();
   p.allowed_subjects = {"CN=other", "CN=agent01,O=Contoso,C=US"};
   const auto r = inspect(record_handshake(o), p);
@@ -494,10 +501,7 @@ TEST(TlsInspector, AcceptsTls12ClientCertificateOnTheList) {
 /// offset of each chunk and byte by byte, each gives back every byte at its verdict,
 /// and a budget smaller than a client certificate flight refuses it.
 TEST(TlsInspector, GivesEveryByteOfTheBudgetBack) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &agent_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(agent_identity(), TLS1_2_VERSION);
   const transcript t = record_handshake(o);
   tls::inspection_budget pool;
   auto p = make_policy();
@@ -528,10 +532,7 @@ TEST(TlsInspector, GivesEveryByteOfTheBudgetBack) {
 }
 
 TEST(TlsInspector, AcceptsCnOnlyEntryAndEntriesInEitherOrder) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &agent_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(agent_identity(), TLS1_2_VERSION);
   const transcript t = record_handshake(o);
   for (const char* entry : {"CN=agent01", "cn = AGENT01", "C = US, O = Contoso, CN = agent01",
                             "commonName=agent01, organizationName=contoso, countryName=us"}) {
@@ -548,10 +549,7 @@ TEST(TlsInspector, AcceptsCnOnlyEntryAndEntriesInEitherOrder) {
 }
 
 TEST(TlsInspector, RejectsTls12ClientCertificateNotOnTheList) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &intruder_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(intruder_identity(), TLS1_2_VERSION);
   auto p = make_policy();
   p.allowed_subjects = {"CN=agent01"};
   const auto r = inspect(record_handshake(o), p);
@@ -562,10 +560,7 @@ TEST(TlsInspector, RejectsTls12ClientCertificateNotOnTheList) {
 }
 
 TEST(TlsInspector, RejectsTls10ClientCertificateNotOnTheList) {
-  handshake_options o;
-  o.client_max = TLS1_VERSION;
-  o.client_identity = &intruder_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(intruder_identity(), TLS1_VERSION);
   auto p = make_policy(0x0301);
   p.allowed_subjects = {"CN=agent01"};
   const auto r = inspect(record_handshake(o), p);
@@ -574,10 +569,7 @@ TEST(TlsInspector, RejectsTls10ClientCertificateNotOnTheList) {
 }
 
 TEST(TlsInspector, PrintsCertificateSubjectInRfc4514OrderWithEscapes) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &escaped_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(escaped_identity(), TLS1_2_VERSION);
   auto p = make_policy();
   p.allowed_subjects = {"CN=agent\\+01"};
   const auto r = inspect(record_handshake(o), p);
@@ -666,10 +658,7 @@ TEST(TlsInspector, ChecksSniOfTheSecondClientHello) {
 }
 
 TEST(TlsInspector, RejectsResumedTls12SessionWhenSubjectsAreEnforced) {
-  handshake_options o;
-  o.client_max = TLS1_2_VERSION;
-  o.client_identity = &agent_identity();
-  o.request_client_cert = true;
+  handshake_options o = with_client_cert(agent_identity(), TLS1_2_VERSION);
   tls_pair pair(o);
   const handshake_run full = pair.run();
   ASSERT_TRUE(full.completed);
